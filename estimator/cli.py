@@ -1,0 +1,98 @@
+"""The command line: parse, load, call the library, print. Exit 0 on success, 2 on bad input.
+
+`estimator train` must stay quick: nothing here imports torch, fvcore or streamlit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from estimator.errors import InputError
+from estimator.units import fmt_bytes
+
+EXIT_OK, EXIT_DEFECT, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _train(args: argparse.Namespace) -> str:
+    from estimator.render import to_csv, to_json, to_table
+    from estimator.scenario_io import load_scenario
+    from estimator.training import estimate_training
+
+    est = estimate_training(load_scenario(args.scenario))
+    return {"json": to_json, "csv": to_csv, "table": to_table}[args.format](est)
+
+
+def _models_list(args: argparse.Namespace) -> str:
+    from estimator.params import count_params
+    from estimator.presets import model_presets
+
+    rows = []
+    for name, m in model_presets().items():
+        c = count_params(m)
+        rows.append({"name": name, "architecture": m.architecture, "params_total": c.total,
+                     "params_active": c.active, "source": m.source})
+    if args.format == "json":
+        return json.dumps(rows, indent=2)
+    lines = [f"{'name':<18} {'architecture':<16} {'params':>16}  source"]
+    lines += [f"{r['name']:<18} {r['architecture']:<16} {r['params_total']:>16,.0f}  {r['source']}" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _hardware_list(args: argparse.Namespace) -> str:
+    from estimator.profiles import builtin_profiles
+
+    profiles = builtin_profiles()
+    if args.format == "json":
+        rows = []
+        for name, hw in profiles.items():
+            price = hw.default_price
+            rows.append({"name": name, "display_name": hw.display_name, "peak_flops_per_s": hw.peak_flops_per_s.model_dump(),
+                         "memory_bytes": hw.memory_bytes, "memory_bandwidth_bytes_per_s": hw.memory_bandwidth_bytes_per_s,
+                         "tdp_w": hw.tdp_w, "usd_per_gpu_hour": price.usd_per_gpu_hour if price else None,
+                         "price_date": price.date if price else None})
+        return json.dumps(rows, indent=2)
+    lines = [f"{'name':<16} {'bf16 TFLOP/s':>12} {'memory':>11} {'HBM TB/s':>8} {'TDP W':>6} {'$/GPU-h':>8}  product"]
+    for name, hw in profiles.items():
+        bf16_peak, price = hw.peak_flops_per_s.bf16, hw.default_price
+        bf16 = f"{bf16_peak / 1e12:,.0f}" if bf16_peak else "—"
+        usd = f"{price.usd_per_gpu_hour:.2f}" if price else "—"
+        lines.append(f"{name:<16} {bf16:>12} {fmt_bytes(hw.memory_bytes):>11} "
+                     f"{hw.memory_bandwidth_bytes_per_s / 1e12:>8.3f} {hw.tdp_w:>6.0f} {usd:>8}  {hw.display_name}")
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="estimator", description="Training-cost estimator for Transformer models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="one training estimate from a scenario YAML")
+    train.add_argument("scenario", nargs="?", default=None,
+                       help="scenario YAML (default: the embedded GPT-3 175B on 1024 A100-80GB)")
+    train.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    train.set_defaults(func=_train)
+    for group, func in (("models", _models_list), ("hardware", _hardware_list)):
+        p = sub.add_parser(group, help=f"built-in {group}")
+        gsub = p.add_subparsers(dest="action", required=True)
+        lst = gsub.add_parser("list", help=f"list the built-in {group}")
+        lst.add_argument("--format", choices=("table", "json"), default="table")
+        lst.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], str] = args.func
+    try:
+        sys.stdout.write(func(args))
+    except InputError as exc:
+        if getattr(args, "format", None) == "json":
+            sys.stdout.write(json.dumps({"error": str(exc)}) + "\n")
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""Dollars, GPU-hours, energy and CO2 from a run's duration. Pure formulas, array-safe."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from estimator.units import SECONDS_PER_HOUR
+
+Num = Any
+
+
+def steps_for_tokens(*, tokens: float, tokens_per_step: float) -> int:
+    """Optimizer steps to consume `tokens`: the last, partial step counts as a whole one."""
+    return math.ceil(tokens / tokens_per_step - 1e-9)
+
+
+def gpu_hours(*, gpus: Num, seconds: Num) -> Num:
+    """GPU-hours = n × T (accelerator-hours for TPUs and others)."""
+    return gpus * seconds / SECONDS_PER_HOUR
+
+
+def cost_usd(*, gpu_hours: Num, usd_per_gpu_hour: Num) -> Num:
+    """Dollars = GPU-hours × price per GPU-hour (on-demand, reserved or spot: the price says which)."""
+    return gpu_hours * usd_per_gpu_hour
+
+
+def energy_kwh(*, gpu_hours: Num, board_power_w: Num, power_fraction: Num, pue: Num) -> Num:
+    """Energy ≈ GPU-hours × board power × utilisation × PUE (Patterson et al. 2021 Sec. 2; Llama 2 model card)."""
+    return gpu_hours * board_power_w / 1000.0 * power_fraction * pue
+
+
+def co2_kg(*, energy_kwh: Num, kg_co2_per_kwh: Num) -> Num:
+    """CO2e = energy × grid carbon intensity (Patterson et al. 2021 Sec. 2.5)."""
+    return energy_kwh * kg_co2_per_kwh

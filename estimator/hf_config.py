@@ -1,0 +1,160 @@
+"""Read a local Hugging Face `config.json` into a ModelSpec, with no network and no transformers import.
+
+Families: gpt2, bert, t5, llama, mistral, mixtral (the keys are those of transformers' config classes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from estimator.errors import InputError
+from estimator.specs.model import ModelSpec
+
+MAX_CONFIG_BYTES = 1_000_000  # real configs are a few kB; a larger file is not a config
+
+_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
+
+
+def _req(cfg: dict[str, Any], key: str) -> Any:
+    if key not in cfg:
+        raise InputError(f"config.json ({cfg.get('model_type')}): missing required key {key!r}")
+    return cfg[key]
+
+
+def _gpt2(cfg: dict[str, Any]) -> dict[str, Any]:
+    h = _req(cfg, "n_embd")
+    return dict(
+        architecture="decoder", n_layers=_req(cfg, "n_layer"), d_model=h, n_heads=_req(cfg, "n_head"),
+        d_ff=cfg.get("n_inner") or 4 * h, vocab_size=_req(cfg, "vocab_size"), max_seq_len=cfg.get("n_positions", 1024),
+        ffn=_ACTIVATIONS.get(cfg.get("activation_function", "gelu_new"), "gelu"), norm="layernorm", position="learned",
+        tie_embeddings=cfg.get("tie_word_embeddings", True), bias=True, dropout=cfg.get("resid_pdrop", 0.1),
+    )
+
+
+def _bert(cfg: dict[str, Any]) -> dict[str, Any]:
+    arch = (cfg.get("architectures") or ["BertForPreTraining"])[0]
+    pretraining = arch == "BertForPreTraining"
+    return dict(
+        architecture="encoder", n_layers=_req(cfg, "num_hidden_layers"), d_model=_req(cfg, "hidden_size"),
+        n_heads=_req(cfg, "num_attention_heads"), d_ff=_req(cfg, "intermediate_size"), vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=cfg.get("max_position_embeddings", 512), ffn=_ACTIVATIONS.get(cfg.get("hidden_act", "gelu"), "gelu"),
+        norm="layernorm", position="learned", tie_embeddings=cfg.get("tie_word_embeddings", True), bias=True,
+        type_vocab_size=cfg.get("type_vocab_size", 2), embedding_norm=True, final_norm=False,
+        pooler=arch in ("BertForPreTraining", "BertModel"), nsp_head=pretraining,
+        output_head="mlm" if arch in ("BertForPreTraining", "BertForMaskedLM") else "none",
+        dropout=cfg.get("hidden_dropout_prob", 0.1),
+    )
+
+
+def _t5(cfg: dict[str, Any]) -> dict[str, Any]:
+    proj = cfg.get("feed_forward_proj", "relu")
+    ffn = {"relu": "relu", "gated-gelu": "geglu", "gated-relu": "swiglu", "gelu": "gelu"}.get(proj)
+    if ffn is None:
+        raise InputError(f"config.json (t5): unsupported feed_forward_proj {proj!r}")
+    n_layers = _req(cfg, "num_layers")
+    return dict(
+        architecture="encoder-decoder", n_layers=n_layers, n_decoder_layers=cfg.get("num_decoder_layers") or n_layers,
+        d_model=_req(cfg, "d_model"), n_heads=_req(cfg, "num_heads"), d_head=_req(cfg, "d_kv"), d_ff=_req(cfg, "d_ff"),
+        vocab_size=_req(cfg, "vocab_size"), max_seq_len=cfg.get("n_positions", 512), ffn=ffn, norm="rmsnorm",
+        position="relative", tie_embeddings=cfg.get("tie_word_embeddings", True), bias=False, final_norm=True,
+        relative_attention_buckets=cfg.get("relative_attention_num_buckets", 32), dropout=cfg.get("dropout_rate", 0.1),
+    )
+
+
+def _llama(cfg: dict[str, Any]) -> dict[str, Any]:
+    heads = _req(cfg, "num_attention_heads")
+    out = dict(
+        architecture="decoder", n_layers=_req(cfg, "num_hidden_layers"), d_model=_req(cfg, "hidden_size"), n_heads=heads,
+        n_kv_heads=cfg.get("num_key_value_heads") or heads, d_ff=_req(cfg, "intermediate_size"),
+        vocab_size=_req(cfg, "vocab_size"), max_seq_len=cfg.get("max_position_embeddings", 4096), ffn="swiglu",
+        norm="rmsnorm", position="rope", tie_embeddings=cfg.get("tie_word_embeddings", False),
+        bias=bool(cfg.get("attention_bias", False)), dropout=cfg.get("attention_dropout", 0.0),
+    )
+    if cfg.get("head_dim"):
+        out["d_head"] = cfg["head_dim"]
+    if cfg.get("num_local_experts"):
+        out["n_experts"] = cfg["num_local_experts"]
+        out["top_k"] = cfg.get("num_experts_per_tok", 2)
+    return out
+
+
+_FAMILIES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "gpt2": _gpt2, "bert": _bert, "t5": _t5, "llama": _llama, "mistral": _llama, "mixtral": _llama,
+}
+
+
+def model_from_hf_dict(cfg: dict[str, Any], name: str = "hf-config") -> ModelSpec:
+    """A ModelSpec from the parsed contents of a Hugging Face config.json."""
+    kind = cfg.get("model_type")
+    if kind not in _FAMILIES:
+        raise InputError(
+            f"config.json: model_type {kind!r} is not supported; supported: {', '.join(sorted(_FAMILIES))}"
+        )
+    fields = _FAMILIES[kind](cfg)
+    fields["name"] = cfg.get("_name_or_path") or name
+    fields["source"] = f"Hugging Face config.json (model_type {kind})"
+    try:
+        return ModelSpec.model_validate(fields)
+    except ValidationError as exc:
+        raise InputError(f"config.json ({kind}) gives an invalid model:\n{exc}") from None
+
+
+def load_hf_config(path: str | Path) -> ModelSpec:
+    """Read a local config.json (at most 1 MB) into a ModelSpec."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read {p}: {exc.strerror or exc}") from None
+    if size > MAX_CONFIG_BYTES:
+        raise InputError(f"{p}: {size:,} bytes is too large for a config.json (limit {MAX_CONFIG_BYTES:,})")
+    try:
+        cfg = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not valid JSON: {exc}") from None
+    if not isinstance(cfg, dict):
+        raise InputError(f"{p}: a config.json must hold a JSON object")
+    return model_from_hf_dict(cfg, name=p.parent.name or p.stem)
+
+
+def to_hf_dict(model: ModelSpec) -> dict[str, Any]:
+    """The Hugging Face config (gpt2, bert, t5, llama or mixtral) that builds this model shape.
+
+    The inverse of `model_from_hf_dict` for the shapes those families can express; used to build the
+    reference PyTorch modules the tests count against.
+    """
+    m = model
+    if m.architecture == "encoder-decoder":
+        proj = {"relu": "relu", "geglu": "gated-gelu", "swiglu": "gated-relu", "gelu": "gelu"}[m.ffn]
+        return dict(model_type="t5", num_layers=m.n_layers, num_decoder_layers=m.n_decoder_layers, d_model=m.d_model,
+                    num_heads=m.n_heads, d_kv=m.d_head, d_ff=m.d_ff, vocab_size=m.vocab_size, feed_forward_proj=proj,
+                    tie_word_embeddings=m.tie_embeddings, relative_attention_num_buckets=m.relative_attention_buckets,
+                    dropout_rate=m.dropout, n_positions=m.max_seq_len)
+    if m.architecture == "encoder":
+        arch = "BertForPreTraining" if m.nsp_head else ("BertForMaskedLM" if m.output_head == "mlm" else "BertModel")
+        return dict(model_type="bert", architectures=[arch], num_hidden_layers=m.n_layers, hidden_size=m.d_model,
+                    num_attention_heads=m.n_heads, intermediate_size=m.d_ff, vocab_size=m.vocab_size,
+                    max_position_embeddings=m.max_seq_len, type_vocab_size=m.type_vocab_size, hidden_act=m.ffn,
+                    hidden_dropout_prob=m.dropout, attention_probs_dropout_prob=m.dropout,
+                    tie_word_embeddings=m.tie_embeddings)
+    if m.ffn == "swiglu" and m.norm == "rmsnorm":
+        out: dict[str, Any] = dict(
+            model_type="mixtral" if m.is_moe else "llama", num_hidden_layers=m.n_layers, hidden_size=m.d_model,
+            num_attention_heads=m.n_heads, num_key_value_heads=m.n_kv_heads, head_dim=m.d_head,
+            intermediate_size=m.d_ff_expert if m.is_moe else m.d_ff, vocab_size=m.vocab_size,
+            max_position_embeddings=m.max_seq_len, tie_word_embeddings=m.tie_embeddings, attention_bias=m.bias,
+            mlp_bias=m.bias, attention_dropout=m.dropout)
+        if m.is_moe:
+            out.update(num_local_experts=m.n_experts, num_experts_per_tok=m.top_k)
+        return out
+    if m.norm == "layernorm" and m.position == "learned" and m.n_heads * m.d_head == m.d_model:
+        return dict(model_type="gpt2", n_layer=m.n_layers, n_embd=m.d_model, n_head=m.n_heads, n_inner=m.d_ff,
+                    vocab_size=m.vocab_size, n_positions=m.max_seq_len, tie_word_embeddings=m.tie_embeddings,
+                    activation_function="gelu_new" if m.ffn == "gelu" else m.ffn, resid_pdrop=m.dropout,
+                    embd_pdrop=m.dropout, attn_pdrop=m.dropout)
+    raise InputError(f"model {m.name!r}: no Hugging Face family (gpt2, bert, t5, llama, mixtral) has this shape")

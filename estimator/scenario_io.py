@@ -1,0 +1,45 @@
+"""Load scenarios from YAML files or mappings; turn validation errors into messages that name fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from estimator.errors import InputError
+from estimator.profiles import read_yaml
+from estimator.specs.scenario import Scenario
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parent / "data" / "scenarios" / "gpt3-175b-a100.yaml"
+MAX_SCENARIO_BYTES = 1_000_000
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: `field.path: message (got value)`."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "scenario"
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        lines.append(f"{loc}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
+    """Validate a mapping into a Scenario; errors become InputError naming each field."""
+    if not isinstance(data, dict):
+        raise InputError("a scenario must be a YAML mapping with at least model, hardware, gpus and training")
+    try:
+        return Scenario.model_validate(data, context={"base_dir": str(base_dir) if base_dir else None})
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc)) from None
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Load a scenario YAML (the embedded GPT-3 175B default when `path` is None)."""
+    p = Path(path) if path is not None else DEFAULT_SCENARIO
+    if p.exists() and p.stat().st_size > MAX_SCENARIO_BYTES:
+        raise InputError(f"{p}: scenario files are limited to {MAX_SCENARIO_BYTES:,} bytes")
+    return scenario_from_dict(read_yaml(p), base_dir=p.parent)

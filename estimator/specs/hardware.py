@@ -1,0 +1,71 @@
+"""The hardware spec: one accelerator's peaks, memory, links, power and prices, each with its source."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt
+
+from estimator.specs.base import Frozen
+from estimator.units import parse_bytes, parse_bytes_per_s
+
+Bytes = Annotated[PositiveFloat, BeforeValidator(parse_bytes)]
+BytesPerS = Annotated[PositiveFloat, BeforeValidator(parse_bytes_per_s)]
+ComputeDtype = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4"]
+
+
+class PeakFlops(Frozen):
+    """Dense (no 2:4 sparsity) peak FLOP/s per number format; None where the chip has no such path."""
+
+    fp64: PositiveFloat | None = None
+    fp32: PositiveFloat | None = None
+    tf32: PositiveFloat | None = None
+    fp16: PositiveFloat | None = None
+    bf16: PositiveFloat | None = None
+    fp8: PositiveFloat | None = None
+    int8: PositiveFloat | None = None
+    int4: PositiveFloat | None = None
+
+    def get(self, dtype: ComputeDtype) -> float | None:
+        value: float | None = getattr(self, dtype)
+        return value
+
+
+class Price(Frozen):
+    """A rental price per accelerator-hour, with who charged it and when."""
+
+    usd_per_gpu_hour: PositiveFloat
+    provider: str
+    kind: Literal["on-demand", "reserved", "spot", "assumed"] = "on-demand"
+    date: str
+    source: str
+
+
+class HardwareSpec(Frozen):
+    """One accelerator. Bandwidths are one direction; TPU rows are per chip, GB200 per GPU."""
+
+    name: str
+    display_name: str
+    vendor: str
+    year: int | None = None
+    peak_flops_per_s: PeakFlops
+    memory_bytes: Bytes
+    memory_bandwidth_bytes_per_s: BytesPerS
+    intra_node_bandwidth_bytes_per_s: BytesPerS
+    inter_node_bandwidth_bytes_per_s: BytesPerS
+    gpus_per_node: PositiveInt
+    tdp_w: PositiveFloat
+    prices: tuple[Price, ...] = ()
+    sources: dict[str, str] = Field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def peak(self, dtype: ComputeDtype) -> float:
+        """Peak FLOP/s for `dtype`; a clear error where the profile has none."""
+        value = self.peak_flops_per_s.get(dtype)
+        if value is None:
+            raise ValueError(f"hardware {self.name!r} has no {dtype} peak in its profile")
+        return value
+
+    @property
+    def default_price(self) -> Price | None:
+        return self.prices[0] if self.prices else None

@@ -1,0 +1,145 @@
+"""The training scenario: every input of one estimate, validated once, with cross-field rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
+
+from estimator.specs.base import Frozen
+from estimator.specs.hardware import HardwareSpec
+from estimator.specs.model import ModelSpec
+from estimator.specs.parallel import ParallelismSpec
+from estimator.specs.precision import PRECISIONS, PrecisionName, PrecisionPolicy
+from estimator.specs.workload import AssumptionsSpec, EnergySpec, Objective, PricingSpec, TrainingSpec
+
+_OBJECTIVES: dict[str, tuple[Objective, ...]] = {
+    "decoder": ("causal-lm",),
+    "encoder": ("masked-lm", "mlm-nsp"),
+    "encoder-decoder": ("span-corruption", "causal-lm"),
+}
+
+
+def _base_dir(info: ValidationInfo) -> Path | None:
+    ctx = info.context if isinstance(info.context, dict) else {}
+    base = ctx.get("base_dir")
+    return Path(base) if base else None
+
+
+class Scenario(Frozen):
+    """A training scenario (DESIGN.md, "A training scenario file")."""
+
+    name: str = Field(default="scenario", max_length=200)
+    model: ModelSpec
+    hardware: HardwareSpec
+    gpus: PositiveInt
+    parallelism: ParallelismSpec = ParallelismSpec()
+    precision: PrecisionName = "bf16-mixed"
+    training: TrainingSpec
+    pricing: PricingSpec = PricingSpec()
+    energy: EnergySpec = EnergySpec()
+    assumptions: AssumptionsSpec = AssumptionsSpec()
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _resolve_model(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str | Path):
+            from estimator.hf_config import load_hf_config
+            from estimator.presets import get_model
+
+            text = str(value)
+            if text.endswith(".json"):
+                path = Path(text)
+                base = _base_dir(info)
+                return load_hf_config(base / path if base and not path.is_absolute() else path)
+            return get_model(text)
+        if isinstance(value, dict) and "preset" in value:
+            from estimator.presets import get_model
+
+            overrides = {k: v for k, v in value.items() if k != "preset"}
+            base_fields = get_model(str(value["preset"])).model_dump()
+            return {**base_fields, **overrides}
+        return value
+
+    @field_validator("hardware", mode="before")
+    @classmethod
+    def _resolve_hardware(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str | Path):
+            from estimator.profiles import load_hardware
+
+            return load_hardware(value, _base_dir(info))
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Scenario:
+        m, p, t = self.model, self.parallelism, self.training
+        rules: list[tuple[bool, str]] = [
+            (self.gpus % p.model_parallel == 0,
+             f"gpus: {self.gpus} is not a multiple of tp·pp·cp = {p.tp}·{p.pp}·{p.cp} = {p.model_parallel}"),
+            (m.n_heads % p.tp == 0, f"parallelism.tp: model.n_heads ({m.n_heads}) is not divisible by tp ({p.tp})"),
+            (m.n_kv_heads % p.tp == 0,
+             f"parallelism.tp: model.n_kv_heads ({m.n_kv_heads}) is not divisible by tp ({p.tp})"),
+            (m.total_layers % (p.pp * p.virtual_stages) == 0,
+             f"parallelism.pp: the model's {m.total_layers} layers are not divisible by pp·virtual_stages = "
+             f"{p.pp}·{p.virtual_stages} = {p.pp * p.virtual_stages}"),
+            (m.n_experts % p.ep == 0, f"parallelism.ep: model.n_experts ({m.n_experts}) is not divisible by ep ({p.ep})"),
+            (t.seq_len <= m.max_seq_len or m.position in ("rope", "alibi", "relative", "sinusoidal", "none"),
+             f"training.seq_len: {t.seq_len} exceeds the model's learned positions (max_seq_len {m.max_seq_len})"),
+            (p.cp == 1 or t.seq_len % (2 * p.cp) == 0,
+             f"parallelism.cp: training.seq_len ({t.seq_len}) must be divisible by 2·cp = {2 * p.cp} "
+             "(load-balanced causal context parallelism)"),
+            (t.objective is None or t.objective in _OBJECTIVES[m.architecture],
+             f"training.objective: {t.objective!r} does not fit a {m.architecture} model; "
+             f"use one of {', '.join(_OBJECTIVES[m.architecture])}"),
+            (t.objective != "mlm-nsp" or m.nsp_head,
+             "training.objective: mlm-nsp needs a model with nsp_head: true (next-sentence prediction head)"),
+            (t.decoder_seq_len is None or m.architecture == "encoder-decoder",
+             "training.decoder_seq_len is only for encoder-decoder models"),
+            (PRECISIONS[self.precision].compute_dtype in _available(self.hardware),
+             f"precision: {self.precision} needs a {PRECISIONS[self.precision].compute_dtype} peak, which hardware "
+             f"{self.hardware.name!r} does not have (it has {', '.join(_available(self.hardware))})"),
+        ]
+        errors = [msg for ok, msg in rules if not ok]
+        if not errors and p.ep > 1 and self.dp * p.cp % p.ep:
+            errors.append(f"parallelism.ep: ep ({p.ep}) must divide dp·cp ({self.dp}·{p.cp}); experts are spread "
+                          "over data-parallel ranks")
+        if not errors and t.global_batch % (p.micro_batch * self.dp):
+            errors.append(
+                f"training.global_batch: {t.global_batch} is not divisible by micro_batch·dp = "
+                f"{p.micro_batch}·{self.dp} = {p.micro_batch * self.dp}"
+            )
+        if not errors and p.effective_schedule == "interleaved" and self.micro_batches % p.pp:
+            errors.append(
+                f"parallelism.virtual_stages: the interleaved schedule needs micro-batches per step "
+                f"({self.micro_batches}) divisible by pp ({p.pp})"
+            )
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    @property
+    def dp(self) -> int:
+        """Data-parallel size: gpus / (tp·pp·cp)."""
+        return self.gpus // self.parallelism.model_parallel
+
+    @property
+    def micro_batches(self) -> int:
+        """Micro-batches per step per pipeline: m = global_batch / (micro_batch·dp)."""
+        return self.training.global_batch // (self.parallelism.micro_batch * self.dp)
+
+    @property
+    def precision_policy(self) -> PrecisionPolicy:
+        return PRECISIONS[self.precision]
+
+    @property
+    def objective(self) -> Objective:
+        if self.training.objective is not None:
+            return self.training.objective
+        if self.model.architecture == "encoder":
+            return "mlm-nsp" if self.model.nsp_head else "masked-lm"
+        return _OBJECTIVES[self.model.architecture][0]
+
+
+def _available(hw: HardwareSpec) -> list[str]:
+    return [k for k, v in hw.peak_flops_per_s.model_dump().items() if v is not None]

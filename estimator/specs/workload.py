@@ -1,0 +1,82 @@
+"""What the job does and what it is assumed to cost: training workload, pricing, energy, assumptions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+
+from estimator.specs.base import Frozen
+from estimator.specs.precision import OptimizerName
+
+Objective = Literal["causal-lm", "masked-lm", "mlm-nsp", "span-corruption"]
+AttentionFlops = Literal["full", "half"]
+
+
+class TrainingSpec(Frozen):
+    """The training workload. `tokens` counts input tokens (encoder inputs for an encoder-decoder).
+
+    `objective` defaults from the architecture: causal-lm (decoder), mlm-nsp (encoder),
+    span-corruption (encoder-decoder). `causal_attention_flops` is the counting convention for causal
+    attention: "full" counts the whole s×s score matrix (Narayanan et al. 2021, PaLM, Korthikanti et al.
+    2022 Eq. 7), "half" only the causal triangle (newer Megatron-LM). It changes FLOP counts, not time.
+    """
+
+    tokens: PositiveFloat
+    global_batch: PositiveInt
+    seq_len: PositiveInt
+    objective: Objective | None = None
+    decoder_seq_len: PositiveInt | None = None
+    mlm_probability: float = Field(default=0.15, gt=0.0, le=1.0)
+    gather_masked_logits: bool = False
+    noise_density: float = Field(default=0.15, gt=0.0, lt=1.0)
+    mean_noise_span_length: float = Field(default=3.0, ge=1.0)
+    optimizer: OptimizerName = "adamw"
+    flash_attention: bool = True
+    causal_attention_flops: AttentionFlops = "full"
+
+
+class PricingSpec(Frozen):
+    """Price per accelerator-hour; None takes the hardware profile's first (dated, sourced) price."""
+
+    usd_per_gpu_hour: PositiveFloat | None = None
+
+
+class EnergySpec(Frozen):
+    """Energy and carbon assumptions.
+
+    Energy = GPU-hours × TDP × `power_fraction_of_tdp` × `pue` (the method of the Llama 2/3 model cards
+    and of Patterson et al. 2021); CO2 = energy × `kg_co2_per_kwh`.
+    Defaults: fraction 1.0 (TDP × hours, as Meta's model cards), PUE 1.1 (Patterson et al. 2021 Table 4
+    for the GPT-3 datacenter; LLaMA-1 §6), 0.429 kgCO2e/kWh (US average mix, Patterson et al. 2021).
+    """
+
+    power_fraction_of_tdp: float = Field(default=1.0, gt=0.0, le=1.5)
+    pue: float = Field(default=1.1, ge=1.0, le=3.0)
+    kg_co2_per_kwh: float = Field(default=0.429, ge=0.0, le=2.0)
+    usd_per_kwh: float | None = Field(default=None, ge=0.0)
+
+
+class AssumptionsSpec(Frozen):
+    """Assumptions of the first-order time model and of memory not derived from the model.
+
+    `compute_efficiency` is achieved hardware FLOP/s (recompute included) over the dense peak of the
+    compute dtype; the default 0.45 and the range 0.38–0.52 are the spread of Megatron-LM's measured
+    A100 runs (Narayanan et al. 2021, Table 1: 43–52 % of peak). `framework_overhead_bytes` is the
+    CUDA context, NCCL buffers and allocator slack (about 1–2 GB in PyTorch; EleutherAI saw ~5 GiB
+    with Megatron-DeepSpeed).
+    """
+
+    compute_efficiency: float = Field(default=0.45, gt=0.0, le=1.0)
+    compute_efficiency_low: float = Field(default=0.38, gt=0.0, le=1.0)
+    compute_efficiency_high: float = Field(default=0.52, gt=0.0, le=1.0)
+    framework_overhead_bytes: float = Field(default=2.0e9, ge=0.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AssumptionsSpec:
+        if not self.compute_efficiency_low <= self.compute_efficiency <= self.compute_efficiency_high:
+            raise ValueError(
+                "compute_efficiency_low <= compute_efficiency <= compute_efficiency_high must hold; got "
+                f"{self.compute_efficiency_low} / {self.compute_efficiency} / {self.compute_efficiency_high}"
+            )
+        return self

@@ -1,0 +1,110 @@
+"""Composition: a Scenario in, a TrainingEstimate out (params → FLOPs → memory → time → cost)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from estimator.cost import co2_kg, cost_usd, energy_kwh, gpu_hours, steps_for_tokens
+from estimator.flops import forward_flops, step_flops, training_flops_6nd
+from estimator.memory import memory_per_gpu
+from estimator.params import count_params
+from estimator.results import TrainingEstimate
+from estimator.specs.precision import OPTIMIZERS
+from estimator.specs.scenario import Scenario
+from estimator.timing import compute_time_s, pipeline_bubble_fraction
+from estimator.training_shape import sequence_shape
+
+TIME_MODEL = ("first-order: hardware FLOPs per GPU / (dense peak × compute_efficiency), plus the pipeline "
+              "bubble (p−1)/(v·m) of that time; communication is assumed hidden or folded into the efficiency")
+
+
+def _price(sc: Scenario) -> tuple[float | None, dict[str, Any]]:
+    if sc.pricing.usd_per_gpu_hour is not None:
+        return sc.pricing.usd_per_gpu_hour, {"usd_per_gpu_hour": sc.pricing.usd_per_gpu_hour, "source": "scenario"}
+    price = sc.hardware.default_price
+    if price is None:
+        return None, {"usd_per_gpu_hour": None,
+                      "source": f"no price in profile {sc.hardware.name!r}: set pricing.usd_per_gpu_hour"}
+    return price.usd_per_gpu_hour, {"usd_per_gpu_hour": price.usd_per_gpu_hour, "provider": price.provider,
+                                    "kind": price.kind, "date": price.date, "source": price.source}
+
+
+def _assumptions(sc: Scenario, price_info: dict[str, Any]) -> dict[str, Any]:
+    a, e, t, p = sc.assumptions, sc.energy, sc.training, sc.parallelism
+    prec = sc.precision_policy
+    return {
+        "time_model": TIME_MODEL,
+        "compute_efficiency": a.compute_efficiency,
+        "compute_efficiency_range": [a.compute_efficiency_low, a.compute_efficiency_high],
+        "compute_efficiency_source": "Narayanan et al. 2021 Table 1: 43–52 % of A100 peak incl. recompute",
+        "peak_flops_per_s": sc.hardware.peak(prec.compute_dtype),
+        "compute_dtype": prec.compute_dtype,
+        "precision": f"{prec.name}: {prec.note}",
+        "optimizer": f"{t.optimizer}: {OPTIMIZERS[t.optimizer].note}",
+        "objective": sc.objective,
+        "causal_attention_flops": t.causal_attention_flops,
+        "flops_convention": "2 FLOPs per multiply-add; matmuls only (norms listed apart); backward = 2 × forward",
+        "recompute": p.recompute,
+        "pipeline_schedule": p.effective_schedule,
+        "zero_stage": p.effective_zero_stage,
+        "flash_attention": t.flash_attention,
+        "dropout": sc.model.dropout,
+        "framework_overhead_bytes": a.framework_overhead_bytes,
+        "memory_notes": "activations per Korthikanti et al. 2022 Table 2 generalised (1-byte dropout masks); "
+                        "worst pipeline stage reported",
+        "price": price_info,
+        "energy": {"power_fraction_of_tdp": e.power_fraction_of_tdp, "board_power_w": sc.hardware.tdp_w,
+                   "pue": e.pue, "kg_co2_per_kwh": e.kg_co2_per_kwh,
+                   "source": "GPU-hours × TDP × fraction × PUE (Llama 2 model card; Patterson et al. 2021)"},
+    }
+
+
+def estimate_training(sc: Scenario) -> TrainingEstimate:
+    """Estimate parameters, FLOPs, memory, time, cost and energy of training `sc`."""
+    m, p, t, a = sc.model, sc.parallelism, sc.training, sc.assumptions
+    params = count_params(m)
+    shape = sequence_shape(sc)
+    fwd = forward_flops(m, shape)
+    flops = step_flops(fwd, sequences=t.global_batch, recompute=p.recompute)
+    peak = sc.hardware.peak(sc.precision_policy.compute_dtype)
+    bubble = pipeline_bubble_fraction(pp=p.pp, micro_batches=sc.micro_batches, virtual_stages=p.virtual_stages)
+
+    def step_time(eff: float) -> dict[str, float]:
+        compute = compute_time_s(flops=flops.model / sc.gpus, peak_flops_per_s=peak, efficiency=eff)
+        recompute = compute_time_s(flops=flops.recompute / sc.gpus, peak_flops_per_s=peak, efficiency=eff)
+        return {"compute": compute, "recompute": recompute, "bubble": bubble * (compute + recompute)}
+
+    breakdown = step_time(a.compute_efficiency)
+    step_s = sum(breakdown.values())
+    slow_s, fast_s = sum(step_time(a.compute_efficiency_low).values()), sum(step_time(a.compute_efficiency_high).values())
+    tokens_per_step = float(t.global_batch * t.seq_len)
+    steps = steps_for_tokens(tokens=t.tokens, tokens_per_step=tokens_per_step)
+    train_s = steps * step_s
+    hours = gpu_hours(gpus=sc.gpus, seconds=train_s)
+    hours_range = (gpu_hours(gpus=sc.gpus, seconds=steps * fast_s), gpu_hours(gpus=sc.gpus, seconds=steps * slow_s))
+    usd_per_hour, price_info = _price(sc)
+    energy = energy_kwh(gpu_hours=hours, board_power_w=sc.hardware.tdp_w,
+                        power_fraction=sc.energy.power_fraction_of_tdp, pue=sc.energy.pue)
+    mem = memory_per_gpu(sc)
+    model_flops_per_gpu_s = flops.model / step_s / sc.gpus
+    return TrainingEstimate(
+        scenario=sc.name, model=m.name, hardware=sc.hardware.name, gpus=sc.gpus, dp=sc.dp,
+        micro_batches=sc.micro_batches, tokens_per_step=tokens_per_step,
+        params_total=params.total, params_active=params.active, params_breakdown=params.as_dict(),
+        flops_model_per_step=flops.model, flops_hardware_per_step=flops.hardware,
+        flops_model_total=flops.model * steps,
+        flops_6nd_total=training_flops_6nd(params=params.active, tokens=steps * tokens_per_step),
+        flops_forward_per_sample=fwd.as_dict(),
+        step_time_s=step_s, step_time_s_range=(fast_s, slow_s), time_breakdown_s=breakdown,
+        tokens_per_s=tokens_per_step / step_s, tflops_per_gpu=model_flops_per_gpu_s / 1e12,
+        mfu=model_flops_per_gpu_s / peak, hfu=flops.hardware / step_s / sc.gpus / peak,
+        steps=steps, train_time_s=train_s, train_time_s_range=(steps * fast_s, steps * slow_s),
+        gpu_hours=hours, gpu_hours_range=hours_range,
+        cost_usd=None if usd_per_hour is None else cost_usd(gpu_hours=hours, usd_per_gpu_hour=usd_per_hour),
+        cost_usd_range=None if usd_per_hour is None else (hours_range[0] * usd_per_hour, hours_range[1] * usd_per_hour),
+        usd_per_gpu_hour=usd_per_hour,
+        energy_kwh=energy, co2_kg=co2_kg(energy_kwh=energy, kg_co2_per_kwh=sc.energy.kg_co2_per_kwh),
+        memory_per_gpu_bytes=mem.as_dict(), memory_capacity_bytes=mem.capacity, memory_stage=mem.stage,
+        activation_terms_bytes=mem.activation_terms, fits_in_memory=mem.fits,
+        assumptions=_assumptions(sc, price_info),
+    )

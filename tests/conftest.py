@@ -1,0 +1,58 @@
+"""Shared fixtures: scenario builders and the reference Hugging Face modules (built on the meta device)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+from estimator.scenario_io import scenario_from_dict
+from estimator.specs.scenario import Scenario
+
+
+def make_scenario(**overrides: Any) -> Scenario:
+    """The GPT-3 175B default scenario with nested fields overridden (`parallelism={"tp": 4}` merges)."""
+    base: dict[str, Any] = {
+        "name": "test",
+        "model": "gpt3-175b",
+        "hardware": "a100-sxm-80gb",
+        "gpus": 1024,
+        "parallelism": {"tp": 8, "pp": 16, "zero_stage": 1, "micro_batch": 1, "recompute": "full"},
+        "precision": "bf16-mixed",
+        "training": {"tokens": 3.0e11, "global_batch": 1536, "seq_len": 2048, "flash_attention": False},
+        "pricing": {"usd_per_gpu_hour": 2.0},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "model":
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return scenario_from_dict(base)
+
+
+@pytest.fixture
+def scenario_factory() -> Any:
+    return make_scenario
+
+
+def build_hf_module(hf: dict[str, Any]) -> Any:
+    """Instantiate the Hugging Face model class for a `to_hf_dict` config on the meta device."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.*")
+        import transformers
+
+    cfg_dict = dict(hf)
+    kind = cfg_dict.pop("model_type")
+    classes = {"gpt2": ("GPT2Config", "GPT2LMHeadModel"), "t5": ("T5Config", "T5ForConditionalGeneration"),
+               "llama": ("LlamaConfig", "LlamaForCausalLM"), "mixtral": ("MixtralConfig", "MixtralForCausalLM")}
+    if kind == "bert":
+        arch = cfg_dict.pop("architectures")[0]
+        config, cls = transformers.BertConfig(**cfg_dict), getattr(transformers, arch)
+    else:
+        config_name, cls_name = classes[kind]
+        config, cls = getattr(transformers, config_name)(**cfg_dict), getattr(transformers, cls_name)
+    with torch.device("meta"):
+        return cls(config)
