@@ -106,3 +106,16 @@ def test_moe_experts_shard_over_ep() -> None:
                                        training={"global_batch": 64, "seq_len": 4096}), 0)
     assert eight.experts == pytest.approx(one.experts / 8)
     assert eight.dense == one.dense
+
+
+@pytest.mark.parametrize(("optimizer", "precision", "bytes_per_param"), [
+    ("adamw", "bf16-mixed", 2 + 2 + 12), ("adamw", "fp32", 4 + 4 + 8), ("sgd", "bf16-mixed", 2 + 2 + 4 + 4),
+    ("adafactor", "bf16-mixed", 2 + 2 + 4), ("adam-8bit", "bf16-mixed", 2 + 2 + 4 + 2 * (1 + 4 / 2048)),
+    ("adamw", "bf16", 2 + 2 + 4),
+])
+def test_optimizer_and_precision_bytes(optimizer: str, precision: str, bytes_per_param: float) -> None:
+    """Model-state bytes per parameter with no sharding (tp = pp = dp = 1, ZeRO 0)."""
+    sc = make_scenario(model="gpt2", gpus=1, parallelism={"tp": 1, "pp": 1, "zero_stage": 0},
+                       precision=precision, training={"global_batch": 8, "seq_len": 1024, "optimizer": optimizer})
+    mem = memory_per_gpu(sc)
+    assert (mem.weights + mem.gradients + mem.optimizer) / mem.params_on_gpu == pytest.approx(bytes_per_param)
