@@ -11,16 +11,55 @@ calibration tests to the bytes real PyTorch layers save.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from estimator.specs.model import ModelSpec
 
 Num = Any
 
-# tensors a PyTorch-eager FFN keeps for backward, in units of tokens × d_ff:
-#   gelu: GELU input + fc2 input; relu: its output doubles as fc2 input; gated: gate and up outputs,
-#   the activation's output (an input of the product) and the product (fc2 input).
+# Tensors an FFN keeps for backward, in units of tokens × d_ff: gelu: its input and the fc2 input;
+# relu: its output, which is also the fc2 input; gated (SwiGLU/GeGLU): gate and up outputs, the
+# activation's output (an operand of the product) and the product (the fc2 input).
 FFN_SAVED_WIDTHS = {"gelu": 2, "relu": 1, "swiglu": 4, "geglu": 4}
+RmsNormKind = Literal["fused", "hf-llama", "hf-t5"]
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """How an implementation's kernels keep tensors for backward.
+
+    `FUSED` is the accounting of Korthikanti et al. 2022 (Megatron-LM's fused GPU kernels: 1-byte
+    dropout masks, norms keep their input only); it is what estimates use. The eager variants are what
+    PyTorch and Hugging Face code keep on the CPU, measured with saved-tensor hooks (tests/calibration):
+    `mask_bytes` None means a dropout mask as wide as the activation (CPU dropout multiplies by a
+    scaled noise tensor of the input's dtype); `layernorm_stats` keeps mean and rstd per token;
+    `rmsnorm` "hf-llama" keeps an fp32 copy of the input and the normalised tensor, "hf-t5" also the
+    input itself; `softmax_fp32` keeps an fp32 softmax and the cast copy the ·V matmul reads;
+    `repeat_kv` expands grouped K/V to every head before the matmuls; `packed_qkv` keeps V as a view of
+    torch.nn.MultiheadAttention's packed in-projection; `attention_core_fp32` runs the attention core of
+    16-bit inputs in fp32 (PyTorch's CPU math SDPA), keeping fp32 copies of Q, K, V and the s×s tensors; `moe` "hf-eager" keeps each routed copy's input,
+    output and weighted output. (Eager attention also keeps its 0-dim float64 scale, 8 bytes, which
+    saved-tensor hooks do not see; it is left out.)
+    """
+
+    name: str
+    mask_bytes: float | None = 1.0
+    layernorm_stats: bool = False
+    rmsnorm: RmsNormKind = "fused"
+    softmax_fp32: bool = False
+    repeat_kv: bool = False
+    packed_qkv: bool = False
+    moe: Literal["fused", "hf-eager"] = "fused"
+    attention_core_fp32: bool = False
+
+
+FUSED = Kernels("fused (Korthikanti et al. 2022; Megatron-LM)")
+TORCH_NN_EAGER = Kernels("torch.nn eager (CPU)", mask_bytes=None, layernorm_stats=True, packed_qkv=True,
+                         attention_core_fp32=True)
+HF_EAGER = Kernels("transformers eager, GPT-2/BERT (CPU)", mask_bytes=None, layernorm_stats=True)
+HF_T5_EAGER = Kernels("transformers eager, T5 (CPU)", mask_bytes=None, rmsnorm="hf-t5")
+HF_LLAMA_EAGER = Kernels("transformers eager, Llama/Mixtral (CPU)", mask_bytes=None, rmsnorm="hf-llama",
+                         softmax_fp32=True, repeat_kv=True, moe="hf-eager")
 
 
 @dataclass(frozen=True)
@@ -38,6 +77,7 @@ class ActShape:
     sp: Num = 0
     act_bytes: Num = 2
     flash: bool = False
+    kernels: Kernels = FUSED
 
     @property
     def tokens(self) -> Num:
@@ -48,6 +88,23 @@ class ActShape:
         """1/tp with sequence parallelism (the tensor is split), else 1 (replicated on every tp rank)."""
         return 1 / (self.sp * self.tp + (1 - self.sp))
 
+    @property
+    def mask_bytes(self) -> Num:
+        return self.act_bytes if self.kernels.mask_bytes is None else self.kernels.mask_bytes
+
+
+def norm_terms(model: ModelSpec, shape: ActShape) -> dict[str, Num]:
+    """What one norm keeps: its input (LayerNorm, fused RMSNorm), plus the eager extras of `Kernels`."""
+    x, k = shape, shape.kernels
+    elems = x.tokens * model.d_model * x.outside_tp
+    if model.norm == "layernorm" or k.rmsnorm == "fused":
+        stats = 2 * x.act_bytes * x.tokens if (k.layernorm_stats and model.norm == "layernorm") else 0.0
+        return {"norm_input": x.act_bytes * elems, "norm_stats": stats}
+    out = {"norm_input_fp32": 4.0 * elems, "norm_normalized": x.act_bytes * elems, "norm_rsqrt": 4.0 * x.tokens}
+    if k.rmsnorm == "hf-t5":  # multiplies the un-upcast input by the fp32 rsqrt: keeps it too
+        out["norm_input"] = 0.0 if x.act_bytes == 4 else x.act_bytes * elems
+    return out
+
 
 def attention_block_terms(model: ModelSpec, shape: ActShape, *, cross: bool = False) -> dict[str, Num]:
     """Bytes the (self- or cross-) attention block of one layer saves for one micro-batch on one GPU.
@@ -55,59 +112,92 @@ def attention_block_terms(model: ModelSpec, shape: ActShape, *, cross: bool = Fa
     Tensors inside the tensor-parallel region are divided by tp; the rest only with sequence parallelism.
     Self-attention keeps K and V for its local tokens; cross-attention for the encoder tokens.
     """
-    m, x = model, shape
-    mask = 1.0 if m.dropout > 0 else 0.0  # one byte per element (Korthikanti et al.; bool masks)
+    m, x, k = model, shape, shape.kernels
+    dropout = m.dropout > 0
     kv_tokens = x.batch * x.kv_len if cross else x.tokens
+    kv_heads = m.n_heads if (k.repeat_kv and not x.flash) else m.n_kv_heads  # fused kernels take grouped K/V
     scores = 0 if x.flash else m.n_heads * x.tokens * x.kv_len  # a·s·s·b elements
-    return {
-        "norm_input": x.act_bytes * x.tokens * m.d_model * x.outside_tp,
+    upcast = k.attention_core_fp32 and x.act_bytes != 4
+    core = 4 if upcast else x.act_bytes  # width of Q, K, V and the s×s tensors inside the attention core
+    core_mask = core if k.mask_bytes is None else k.mask_bytes
+    terms = dict(norm_terms(m, x))
+    terms.update({
         "qkv_input": x.act_bytes * x.tokens * m.d_model * x.outside_tp,
-        "q_and_k": x.act_bytes * (x.tokens * m.n_heads + kv_tokens * m.n_kv_heads) * m.d_head / x.tp,
-        "v": x.act_bytes * kv_tokens * m.n_kv_heads * m.d_head / x.tp,
-        "softmax_output": x.act_bytes * scores / x.tp,
-        "attention_dropout_mask": mask * scores / x.tp,
-        "attention_dropout_output": mask * x.act_bytes * scores / x.tp,
+        "q": core * x.tokens * m.n_heads * m.d_head / x.tp,
+        "k": core * kv_tokens * m.n_kv_heads * m.d_head / x.tp,
+        "v": core * kv_tokens * m.n_kv_heads * m.d_head / x.tp,
+        "kv_repeat": 2 * core * kv_tokens * (kv_heads - m.n_kv_heads) * m.d_head / x.tp,
+        "softmax_output": (4 if k.softmax_fp32 else core) * scores / x.tp,
+        "softmax_cast": x.act_bytes * scores / x.tp if (k.softmax_fp32 and not dropout and x.act_bytes != 4) else 0.0,
+        "attention_dropout_mask": core_mask * scores / x.tp if dropout else 0.0,
+        "attention_dropout_output": core * scores / x.tp if dropout else 0.0,
         "flash_logsumexp": (4.0 * m.n_heads * x.tokens / x.tp) if x.flash else 0.0,
         "out_proj_input": x.act_bytes * x.tokens * m.n_heads * m.d_head / x.tp,
-        "attention_output_dropout_mask": mask * x.tokens * m.d_model * x.outside_tp,
-    }
+        "attention_output_dropout_mask": x.mask_bytes * x.tokens * m.d_model * x.outside_tp if dropout else 0.0,
+    })
+    if k.packed_qkv and not upcast:  # V is a view of the packed in-projection (Q|K|V, or K|V for cross-attention)
+        packed = (2 * m.n_kv_heads + (0 if cross else m.n_heads)) * m.d_head
+        terms["v"] = x.act_bytes * kv_tokens * packed / x.tp
+    return terms
+
+
+def _ffn_inner(model: ModelSpec, shape: ActShape, d_ff: Num, copies: Num) -> dict[str, Num]:
+    m, x = model, shape
+    widths = FFN_SAVED_WIDTHS[m.ffn]
+    unit = copies * x.act_bytes * x.tokens * d_ff / x.tp
+    if not m.ffn_dropout:
+        return {"ffn_inner": widths * unit}
+    # dropout between activation and fc2 (T5): fc2 reads the dropout output; the activation's output
+    # is kept only where its own backward needs it (ReLU keeps its result)
+    kept = widths - (0 if m.ffn == "relu" else 1)
+    return {"ffn_inner": kept * unit, "ffn_inner_dropout_mask": unit / x.act_bytes * x.mask_bytes,
+            "ffn_inner_dropout_output": unit}
 
 
 def ffn_block_terms(model: ModelSpec, shape: ActShape) -> dict[str, Num]:
     """Bytes the FFN (or MoE) block of one layer saves for one micro-batch on one GPU.
 
     An MoE layer keeps the FFN tensors for each of a token's top_k (+ shared) experts, the dispatched
-    copies of its input, and fp32 router probabilities.
+    copies of its input, and fp32 router probabilities; "hf-eager" MoE also each copy's output, its
+    weighted output, its routing weight and index, and the router's top-k indices and normalisation.
     """
     m, x = model, shape
-    mask = 1.0 if m.dropout > 0 else 0.0
     copies = (m.top_k + m.n_shared_experts) if m.is_moe else 1
     d_ff = m.d_ff_expert if m.is_moe else m.d_ff
-    return {
-        "norm_input": x.act_bytes * x.tokens * m.d_model * x.outside_tp,
-        "fc1_input": x.act_bytes * x.tokens * m.d_model * (x.outside_tp if not m.is_moe else copies / x.tp),
-        "ffn_inner": copies * FFN_SAVED_WIDTHS[m.ffn] * x.act_bytes * x.tokens * d_ff / x.tp,
-        "router_probs": (4.0 * x.tokens * m.n_experts) if m.is_moe else 0.0,
-        "ffn_output_dropout_mask": mask * x.tokens * m.d_model * x.outside_tp,
-    }
+    terms = dict(norm_terms(m, x))
+    terms["fc1_input"] = x.act_bytes * x.tokens * m.d_model * x.outside_tp
+    terms.update(_ffn_inner(m, x, d_ff, copies))
+    terms["ffn_output_dropout_mask"] = x.mask_bytes * x.tokens * m.d_model * x.outside_tp if m.dropout > 0 else 0.0
+    if m.is_moe:
+        h_copies = x.act_bytes * x.tokens * copies * m.d_model / x.tp
+        terms["router_probs"] = 4.0 * x.tokens * m.n_experts
+        if x.kernels.moe == "hf-eager":
+            terms["expert_input_copies"] = h_copies
+            terms["expert_outputs"] = 2 * h_copies
+            # fp32 routing weight, and the int64 (token, slot) pair torch.where returns for each copy
+            terms["routing_weights_and_indices"] = x.tokens * copies * (4.0 + 16.0)
+            terms["router_topk"] = x.tokens * (8.0 * m.top_k + 4.0 * m.top_k + 4.0)
+        else:
+            terms["expert_input_copies"] = h_copies
+    return terms
 
 
 def layer_activation_terms(model: ModelSpec, shape: ActShape, *, cross_kv_len: Num = 0) -> dict[str, Num]:
     """All terms of one layer (self-attention, cross-attention when `cross_kv_len` > 0, FFN), by block.
 
     For a decoder layer of an encoder-decoder the cross-attention's K/V input (the encoder output) is
-    shared by all decoder layers and counted once per micro-batch elsewhere, so its `qkv_input` here is
-    the decoder-side query input only.
+    shared by all decoder layers and counted once per micro-batch elsewhere.
     """
     terms = {f"attn.{k}": v for k, v in attention_block_terms(model, shape).items()}
     if cross_kv_len:
-        cross_shape = ActShape(shape.batch, shape.q_len, cross_kv_len, shape.tp, shape.sp, shape.act_bytes, shape.flash)
+        cross_shape = ActShape(shape.batch, shape.q_len, cross_kv_len, shape.tp, shape.sp, shape.act_bytes,
+                               shape.flash, shape.kernels)
         terms.update({f"cross.{k}": v for k, v in attention_block_terms(model, cross_shape, cross=True).items()})
     terms.update({f"ffn.{k}": v for k, v in ffn_block_terms(model, shape).items()})
     return terms
 
 
-SELECTIVE_DROPS = ("softmax_output", "attention_dropout_mask", "attention_dropout_output")
+SELECTIVE_DROPS = ("softmax_output", "softmax_cast", "attention_dropout_mask", "attention_dropout_output", "kv_repeat")
 
 
 def stored_layer_bytes(terms: dict[str, Num], *, recompute: str, layer_input_bytes: Num) -> Num:

@@ -108,7 +108,8 @@ class SequenceShape:
     sequences_with_nsp: float = 0.0
 
 
-def _self_layer(model: ModelSpec, tokens: float, frac: float) -> dict[str, float]:
+def self_layer_flops(model: ModelSpec, tokens: float, frac: float) -> dict[str, float]:
+    """Forward FLOPs of one layer's self-attention and FFN (or MoE) over `tokens` tokens of one sequence."""
     m = model
     q_dim, kv_dim = m.n_heads * m.d_head, m.n_kv_heads * m.d_head
     d_ff = m.d_ff_expert if m.is_moe else m.d_ff
@@ -124,7 +125,7 @@ def _self_layer(model: ModelSpec, tokens: float, frac: float) -> dict[str, float
     )
 
 
-def _cross_attention(model: ModelSpec, dec_tokens: float, enc_tokens: float) -> dict[str, float]:
+def cross_attention_flops(model: ModelSpec, dec_tokens: float, enc_tokens: float) -> dict[str, float]:
     """Cross-attention of one decoder layer: Q from decoder tokens, K and V from every encoder token."""
     m = model
     q_dim, kv_dim = m.n_heads * m.d_head, m.n_kv_heads * m.d_head
@@ -141,12 +142,12 @@ def forward_flops(model: ModelSpec, shape: SequenceShape) -> ForwardFlops:
     m = model
     totals = dict.fromkeys(("qkv_proj", "attn_scores", "attn_values", "out_proj", "ffn", "router", "norms"), 0.0)
     if m.architecture == "encoder-decoder":
-        parts = [(m.n_layers, _self_layer(m, shape.encoder_tokens, 1.0)),
-                 (m.n_decoder_layers, _self_layer(m, shape.decoder_tokens, shape.causal_fraction)),
-                 (m.n_decoder_layers, _cross_attention(m, shape.decoder_tokens, shape.encoder_tokens))]
+        parts = [(m.n_layers, self_layer_flops(m, shape.encoder_tokens, 1.0)),
+                 (m.n_decoder_layers, self_layer_flops(m, shape.decoder_tokens, shape.causal_fraction)),
+                 (m.n_decoder_layers, cross_attention_flops(m, shape.decoder_tokens, shape.encoder_tokens))]
     else:
         frac = shape.causal_fraction if m.architecture == "decoder" else 1.0
-        parts = [(m.n_layers, _self_layer(m, shape.encoder_tokens, frac))]
+        parts = [(m.n_layers, self_layer_flops(m, shape.encoder_tokens, frac))]
     for count, layer in parts:
         for key, value in layer.items():
             totals[key] += count * value
@@ -158,6 +159,11 @@ def forward_flops(model: ModelSpec, shape: SequenceShape) -> ForwardFlops:
                                              + linear_flops(tokens=1, d_in=m.d_model, d_out=2) * m.nsp_head)
     logits = linear_flops(tokens=shape.logit_positions, d_in=m.d_model, d_out=m.vocab_size) if m.output_head != "none" else 0.0
     return ForwardFlops(logits=float(logits), heads=float(heads), **{k: float(v) for k, v in totals.items()})
+
+
+def matmul_sum(layer: dict[str, float]) -> float:
+    """The matmul FLOPs of a per-layer breakdown (everything but its norms)."""
+    return float(sum(v for k, v in layer.items() if k != "norms"))
 
 
 def t5_span_corruption_lengths(inputs_length: int, noise_density: float, mean_span: float) -> tuple[int, int]:

@@ -63,6 +63,7 @@ def _t5(cfg: dict[str, Any]) -> dict[str, Any]:
         vocab_size=_req(cfg, "vocab_size"), max_seq_len=cfg.get("n_positions", 512), ffn=ffn, norm="rmsnorm",
         position="relative", tie_embeddings=cfg.get("tie_word_embeddings", True), bias=False, final_norm=True,
         relative_attention_buckets=cfg.get("relative_attention_num_buckets", 32), dropout=cfg.get("dropout_rate", 0.1),
+        ffn_dropout=True,
     )
 
 

@@ -53,6 +53,7 @@ class ModelSpec(Frozen):
     nsp_head: bool = False
     relative_attention_buckets: PositiveInt = 32
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    ffn_dropout: bool = False  # dropout between the FFN activation and its output projection (T5)
     source: str = ""
 
     @model_validator(mode="before")
