@@ -51,13 +51,14 @@ class Kernels:
     packed_qkv: bool = False
     moe: Literal["fused", "hf-eager"] = "fused"
     attention_core_fp32: bool = False
+    sdpa_saves_bias: bool = False
 
 
 FUSED = Kernels("fused (Korthikanti et al. 2022; Megatron-LM)")
 TORCH_NN_EAGER = Kernels("torch.nn eager (CPU)", mask_bytes=None, layernorm_stats=True, packed_qkv=True,
                          attention_core_fp32=True)
 HF_EAGER = Kernels("transformers eager, GPT-2/BERT (CPU)", mask_bytes=None, layernorm_stats=True)
-HF_T5_EAGER = Kernels("transformers eager, T5 (CPU)", mask_bytes=None, rmsnorm="hf-t5")
+HF_T5_EAGER = Kernels("transformers eager, T5 (CPU)", mask_bytes=None, rmsnorm="hf-t5", sdpa_saves_bias=True)
 HF_LLAMA_EAGER = Kernels("transformers eager, Llama/Mixtral (CPU)", mask_bytes=None, rmsnorm="hf-llama",
                          softmax_fp32=True, repeat_kv=True, moe="hf-eager")
 
@@ -115,9 +116,12 @@ def attention_block_terms(model: ModelSpec, shape: ActShape, *, cross: bool = Fa
     m, x, k = model, shape, shape.kernels
     dropout = m.dropout > 0
     kv_tokens = x.batch * x.kv_len if cross else x.tokens
-    kv_heads = m.n_heads if (k.repeat_kv and not x.flash) else m.n_kv_heads  # fused kernels take grouped K/V
+    # eager repeat_kv copies K and V to every head (the matmul cannot flatten the expanded view) except
+    # for one KV head and one sequence, where the view flattens; fused kernels take grouped K/V directly
+    copies_kv = k.repeat_kv and not x.flash and m.n_kv_heads < m.n_heads and (m.n_kv_heads > 1 or x.batch > 1)
+    kv_heads = m.n_heads if copies_kv else m.n_kv_heads
     scores = 0 if x.flash else m.n_heads * x.tokens * x.kv_len  # a·s·s·b elements
-    upcast = k.attention_core_fp32 and x.act_bytes != 4
+    upcast = k.attention_core_fp32 and x.act_bytes != 4 and not x.flash
     core = 4 if upcast else x.act_bytes  # width of Q, K, V and the s×s tensors inside the attention core
     core_mask = core if k.mask_bytes is None else k.mask_bytes
     terms = dict(norm_terms(m, x))
@@ -134,10 +138,14 @@ def attention_block_terms(model: ModelSpec, shape: ActShape, *, cross: bool = Fa
         "flash_logsumexp": (4.0 * m.n_heads * x.tokens / x.tp) if x.flash else 0.0,
         "out_proj_input": x.act_bytes * x.tokens * m.n_heads * m.d_head / x.tp,
         "attention_output_dropout_mask": x.mask_bytes * x.tokens * m.d_model * x.outside_tp if dropout else 0.0,
+        "attention_bias": x.act_bytes * m.n_heads * x.q_len * x.kv_len / x.tp if (k.sdpa_saves_bias and x.flash) else 0.0,
     })
     if k.packed_qkv and not upcast:  # V is a view of the packed in-projection (Q|K|V, or K|V for cross-attention)
         packed = (2 * m.n_kv_heads + (0 if cross else m.n_heads)) * m.d_head
         terms["v"] = x.act_bytes * kv_tokens * packed / x.tp
+        if x.flash:  # the flash kernel saves Q and K as views of the same packed storage: no copies
+            terms["k"] = 0.0
+            terms["q"] = x.act_bytes * x.tokens * m.n_heads * m.d_head / x.tp if cross else 0.0
     return terms
 
 
@@ -145,7 +153,7 @@ def _ffn_inner(model: ModelSpec, shape: ActShape, d_ff: Num, copies: Num) -> dic
     m, x = model, shape
     widths = FFN_SAVED_WIDTHS[m.ffn]
     unit = copies * x.act_bytes * x.tokens * d_ff / x.tp
-    if not m.ffn_dropout:
+    if not m.ffn_dropout or m.dropout == 0:
         return {"ffn_inner": widths * unit}
     # dropout between activation and fc2 (T5): fc2 reads the dropout output; the activation's output
     # is kept only where its own backward needs it (ReLU keeps its result)

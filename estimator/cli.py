@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scenario YAML (default: the embedded GPT-3 175B on 1024 A100-80GB)")
     train.add_argument("--format", choices=("table", "json", "csv"), default="table")
     train.set_defaults(func=_train)
+    from estimator.calibration.cli import add_parser as add_calibrate
+
+    add_calibrate(sub)
     for group, func in (("models", _models_list), ("hardware", _hardware_list)):
         p = sub.add_parser(group, help=f"built-in {group}")
         gsub = p.add_subparsers(dest="action", required=True)

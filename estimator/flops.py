@@ -203,13 +203,19 @@ class StepFlops:
         return self.model + self.recompute
 
 
-def step_flops(fwd: ForwardFlops, *, sequences: Num, recompute: str) -> StepFlops:
+def step_flops(fwd: ForwardFlops, *, sequences: Num, recompute: str, flash: bool = False) -> StepFlops:
     """Scale one sample's forward FLOPs to a step; backward = 2 × forward for every matmul.
 
     Recomputation: "full" repeats the forward of every transformer layer (not the logits), as
     Narayanan et al. 2021 Eq. 3 counts it; "selective" repeats the attention core only (QKᵀ, softmax,
-    ·V; Korthikanti et al. 2022 Sec. 5).
+    ·V; Korthikanti et al. 2022 Sec. 5). FlashAttention's backward recomputes QKᵀ from the saved Q and K
+    (Dao et al. 2022, Alg. 4; torch.utils.flop_counter counts it too), which adds the score matmul
+    whatever the policy; with FlashAttention there is no s×s tensor for "selective" to drop, so it
+    adds nothing more.
     """
-    extra = {"none": 0.0, "selective": fwd.attention_core, "full": fwd.layers}[recompute]
+    if flash:
+        extra = fwd.attn_scores + (fwd.layers if recompute == "full" else 0.0)
+    else:
+        extra = {"none": 0.0, "selective": fwd.attention_core, "full": fwd.layers}[recompute]
     return StepFlops(forward=sequences * fwd.matmul, backward=2 * sequences * fwd.matmul,
                      recompute=sequences * extra, norms=sequences * fwd.norms)

@@ -61,7 +61,9 @@ def _t5(cfg: dict[str, Any]) -> dict[str, Any]:
         architecture="encoder-decoder", n_layers=n_layers, n_decoder_layers=cfg.get("num_decoder_layers") or n_layers,
         d_model=_req(cfg, "d_model"), n_heads=_req(cfg, "num_heads"), d_head=_req(cfg, "d_kv"), d_ff=_req(cfg, "d_ff"),
         vocab_size=_req(cfg, "vocab_size"), max_seq_len=cfg.get("n_positions", 512), ffn=ffn, norm="rmsnorm",
-        position="relative", tie_embeddings=cfg.get("tie_word_embeddings", True), bias=False, final_norm=True,
+        # transformers >= 5 ties T5's LM head to the shared embedding always (T5Config forces
+        # tie_word_embeddings = True and reads a saved False only as "do not scale decoder outputs")
+        position="relative", tie_embeddings=True, bias=False, final_norm=True,
         relative_attention_buckets=cfg.get("relative_attention_num_buckets", 32), dropout=cfg.get("dropout_rate", 0.1),
         ffn_dropout=True,
     )

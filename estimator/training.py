@@ -65,7 +65,7 @@ def estimate_training(sc: Scenario) -> TrainingEstimate:
     params = count_params(m)
     shape = sequence_shape(sc)
     fwd = forward_flops(m, shape)
-    flops = step_flops(fwd, sequences=t.global_batch, recompute=p.recompute)
+    flops = step_flops(fwd, sequences=t.global_batch, recompute=p.recompute, flash=t.flash_attention)
     peak = sc.hardware.peak(sc.precision_policy.compute_dtype)
     bubble = pipeline_bubble_fraction(pp=p.pp, micro_batches=sc.micro_batches, virtual_stages=p.virtual_stages)
 

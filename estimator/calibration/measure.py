@@ -8,7 +8,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import (
+    FlopCounterMode,
+    register_flop_formula,
+    sdpa_backward_flop_count,
+    sdpa_flop_count,
+)
 
 MATMUL_OPS = frozenset({"addmm", "linear", "matmul", "bmm", "mm", "einsum", "baddbmm", "scaled_dot_product_attention",
                         "_grouped_mm"})
@@ -47,7 +52,7 @@ def _sdpa_handle(inputs: Any, outputs: Any) -> int:
     batch = 1
     for dim in q[:-2]:
         batch *= dim
-    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+    return int(batch * q[-2] * k[-2] * (q[-1] + v[-1]))
 
 
 def _baddbmm_handle(inputs: Any, outputs: Any) -> int:
@@ -55,7 +60,7 @@ def _baddbmm_handle(inputs: Any, outputs: Any) -> int:
     from fvcore.nn.jit_handles import get_shape
 
     b1, b2 = get_shape(inputs[1]), get_shape(inputs[2])
-    return b1[0] * b1[1] * b1[2] * b2[2]
+    return int(b1[0] * b1[1] * b1[2] * b2[2])
 
 
 def _grouped_mm_handle(inputs: Any, outputs: Any) -> int:
@@ -64,7 +69,7 @@ def _grouped_mm_handle(inputs: Any, outputs: Any) -> int:
     from fvcore.nn.jit_handles import get_shape
 
     a, b = get_shape(inputs[0]), get_shape(inputs[1])
-    return a[0] * a[1] * b[-1]
+    return int(a[0] * a[1] * b[-1])
 
 
 def fvcore_forward(module: Any, inputs: tuple[Any, ...]) -> tuple[float, float, dict[str, int]]:
@@ -100,21 +105,21 @@ def _register_formulas() -> None:
         @register_flop_formula(aten._grouped_mm)
         def _gmm(mat_a: Any, mat_b: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
             if len(mat_a) == 2 and len(mat_b) == 3:  # (M, K) × (G, K, N)
-                return 2 * mat_a[0] * mat_a[1] * mat_b[2]
+                return int(2 * mat_a[0] * mat_a[1] * mat_b[2])
             if len(mat_a) == 2 and len(mat_b) == 2:  # (K, M)ᵀ-style weight-gradient form: (N?, M) × (M, K) per group
-                return 2 * mat_a[0] * mat_a[1] * mat_b[1]
-            return 2 * mat_a[0] * mat_a[1] * mat_a[2] * mat_b[-1]
+                return int(2 * mat_a[0] * mat_a[1] * mat_b[1])
+            return int(2 * mat_a[0] * mat_a[1] * mat_a[2] * mat_b[-1])
 
     fwd, bwd = aten._scaled_dot_product_flash_attention_for_cpu, aten._scaled_dot_product_flash_attention_for_cpu_backward
     if fwd.default not in flop_registry and fwd not in flop_registry:
         @register_flop_formula(fwd)
         def _fwd(query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
-            return int(sdpa_flop_count(query, key, value))
+            return int(sdpa_flop_count(query, key, value))  # type: ignore[no-untyped-call]
 
     if bwd.default not in flop_registry and bwd not in flop_registry:
         @register_flop_formula(bwd)
         def _bwd(grad_out: Any, query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
-            return int(sdpa_backward_flop_count(grad_out, query, key, value))
+            return int(sdpa_backward_flop_count(grad_out, query, key, value))  # type: ignore[no-untyped-call]
 
 
 def flopcounter_training(module: Any, inputs: tuple[Any, ...]) -> float:

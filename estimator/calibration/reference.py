@@ -32,7 +32,7 @@ def import_transformers() -> Any:
         import transformers
         from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     return transformers
 
 
@@ -56,36 +56,43 @@ class ReferenceCase:
 def torch_layer_spec(*, n_layers: int, d_model: int, n_heads: int, d_ff: int, activation: str = "relu",
                      dropout: float = 0.1, architecture: str = "encoder") -> ModelSpec:
     """The ModelSpec of torch.nn Transformer layers: biases, LayerNorm, no embeddings or heads."""
-    return ModelSpec(name="torch.nn", architecture=architecture, n_layers=n_layers,  # type: ignore[arg-type]
-                     n_decoder_layers=n_layers if architecture == "encoder-decoder" else 0, d_model=d_model,
-                     n_heads=n_heads, d_ff=d_ff, vocab_size=1, max_seq_len=1 << 16, ffn=activation,  # type: ignore[arg-type]
-                     norm="layernorm", position="none", bias=True, dropout=dropout, output_head="none",
-                     final_norm=architecture == "encoder-decoder", ffn_dropout=True)
+    return ModelSpec.model_validate(dict(
+        name="torch.nn", architecture=architecture, n_layers=n_layers,
+        n_decoder_layers=n_layers if architecture == "encoder-decoder" else 0, d_model=d_model, n_heads=n_heads,
+        d_ff=d_ff, vocab_size=1, max_seq_len=1 << 16, ffn=activation, norm="layernorm", position="none", bias=True,
+        dropout=dropout, output_head="none", final_norm=architecture == "encoder-decoder", ffn_dropout=True))
 
 
 def default_cases() -> list[ReferenceCase]:
     """One small, representative configuration per family (the CLI's default table)."""
-    common = dict(n_layers=2, d_model=96, n_heads=4, d_ff=160)
-    hf = dict(n_layers=2, d_model=96, n_heads=4, max_seq_len=64, dropout=0.1)
+    def spec(**fields: Any) -> ModelSpec:
+        return ModelSpec.model_validate({"n_layers": 2, "d_model": 96, "n_heads": 4, "max_seq_len": 64,
+                                         "dropout": 0.1, **fields})
+
+    llama = dict(n_kv_heads=2, d_ff=160, vocab_size=257, ffn="swiglu", norm="rmsnorm", position="rope",
+                 tie_embeddings=False, bias=False, dropout=0.0)
     return [
-        ReferenceCase("torch-encoder-layer", "L2 h96 a4 f160 relu", torch_layer_spec(**common)),
-        ReferenceCase("torch-decoder-layer", "L2 h96 a4 f160 gelu", torch_layer_spec(**common, activation="gelu")),
-        ReferenceCase("torch-transformer", "L2+2 h96 a4 f160", torch_layer_spec(**common, architecture="encoder-decoder")),
-        ReferenceCase("gpt2", "L2 h96 a4 f384 V503", ModelSpec(name="gpt2", vocab_size=503, **hf)),
-        ReferenceCase("bert", "L2 h96 a4 f160 V211 MLM+NSP", ModelSpec(
+        ReferenceCase("torch-encoder-layer", "L2 h96 a4 f160 relu", torch_layer_spec(n_layers=2, d_model=96, n_heads=4, d_ff=160)),
+        ReferenceCase("torch-decoder-layer", "L2 h96 a4 f160 gelu",
+                      torch_layer_spec(n_layers=2, d_model=96, n_heads=4, d_ff=160, activation="gelu")),
+        ReferenceCase("torch-transformer", "L2+2 h96 a4 f160",
+                      torch_layer_spec(n_layers=2, d_model=96, n_heads=4, d_ff=160, architecture="encoder-decoder")),
+        ReferenceCase("gpt2", "L2 h96 a4 f384 V503", spec(name="gpt2", vocab_size=503)),
+        ReferenceCase("bert", "L2 h96 a4 f160 V211 MLM+NSP", spec(
             name="bert", architecture="encoder", vocab_size=211, d_ff=160, type_vocab_size=2, embedding_norm=True,
-            final_norm=False, pooler=True, nsp_head=True, **hf)),
-        ReferenceCase("t5", "L2+2 h96 a4 d32 f160 V301", ModelSpec(
+            final_norm=False, pooler=True, nsp_head=True)),
+        ReferenceCase("t5", "L2+2 h96 a4 d32 f160 V301", spec(
             name="t5", architecture="encoder-decoder", n_decoder_layers=2, d_head=32, d_ff=160, vocab_size=301,
-            ffn="relu", norm="rmsnorm", position="relative", bias=False, ffn_dropout=True, relative_attention_buckets=8,
-            **hf)),
-        ReferenceCase("llama", "L2 h96 a4 g2 f160 V257", ModelSpec(
-            name="llama", n_kv_heads=2, d_ff=160, vocab_size=257, ffn="swiglu", norm="rmsnorm", position="rope",
-            tie_embeddings=False, bias=False, **{**hf, "dropout": 0.0})),
-        ReferenceCase("mixtral", "L2 h96 a4 g2 f160 E4 k2 V257", ModelSpec(
-            name="mixtral", n_kv_heads=2, d_ff=160, vocab_size=257, ffn="swiglu", norm="rmsnorm", position="rope",
-            tie_embeddings=False, bias=False, n_experts=4, top_k=2, **{**hf, "dropout": 0.0})),
+            ffn="relu", norm="rmsnorm", position="relative", bias=False, ffn_dropout=True, relative_attention_buckets=8)),
+        ReferenceCase("llama", "L2 h96 a4 g2 f160 V257", spec(name="llama", **llama)),
+        ReferenceCase("mixtral", "L2 h96 a4 g2 f160 E4 k2 V257", spec(name="mixtral", n_experts=4, top_k=2, **llama)),
     ]
+
+
+def torch_layer_kwargs(m: ModelSpec) -> dict[str, Any]:
+    """Constructor arguments of torch.nn's Transformer layers for a ModelSpec."""
+    return dict(d_model=m.d_model, nhead=m.n_heads, dim_feedforward=m.d_ff, dropout=m.dropout, activation=m.ffn,
+                batch_first=True)
 
 
 def hf_config(case: ReferenceCase, attn: str = "eager", experts: str = "eager") -> Any:
@@ -120,8 +127,7 @@ def build_model(case: ReferenceCase, device: str = "cpu", attn: str = "eager",
 
 def _torch_stack(case: ReferenceCase) -> tuple[Any, tuple[Any, ...]]:
     m, b, s = case.model, case.batch, case.seq_len
-    kw = dict(d_model=m.d_model, nhead=m.n_heads, dim_feedforward=m.d_ff, dropout=m.dropout, activation=m.ffn,
-              batch_first=True)
+    kw = torch_layer_kwargs(m)
     x = torch.randn(b, s, m.d_model, requires_grad=True)  # as if from an embedding: its gradient is computed
     if case.family == "torch-encoder-layer":
         return nn.TransformerEncoder(nn.TransformerEncoderLayer(**kw), m.n_layers, enable_nested_tensor=False), (x,)
@@ -172,8 +178,7 @@ def build_layer(case: ReferenceCase, dtype: Any, attn: str = "eager") -> LayerUn
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(b, s, m.d_model, generator=gen).to(dtype).requires_grad_(True)
     if case.family in TORCH_FAMILIES:
-        kw = dict(d_model=m.d_model, nhead=m.n_heads, dim_feedforward=m.d_ff, dropout=m.dropout, activation=m.ffn,
-                  batch_first=True)
+        kw = torch_layer_kwargs(m)
         if case.family == "torch-encoder-layer":
             enc = nn.TransformerEncoderLayer(**kw).to(dtype).train()
             return LayerUnderTest(lambda t: enc(t), x, list(enc.parameters()), [])

@@ -41,6 +41,38 @@ class Price(Frozen):
     source: str
 
 
+class EfficiencyCurve(Frozen):
+    """Achieved fraction of peak for an operation of `flops` FLOPs: η(F) = max · F / (F + half_flops).
+
+    A saturating curve: small matrices cannot fill the machine (tile and wave quantisation, launch
+    overhead), large ones approach `max` (the MAMF of Bekman's ml-engineering, hardware.md §1b).
+    Fitted by `estimator calibrate gemm`.
+    """
+
+    max: float = Field(gt=0.0, le=1.0)
+    half_flops: float = Field(ge=0.0)
+
+
+class CommLink(Frozen):
+    """α-β model of one link type: time = α·steps + bytes_on_the_wire / bandwidth (Hockney 1994)."""
+
+    alpha_s: float = Field(ge=0.0)
+    bandwidth_bytes_per_s: PositiveFloat
+
+
+class Calibration(Frozen):
+    """Measured efficiencies, written by `estimator calibrate` with the date and command that made them."""
+
+    gemm: dict[ComputeDtype, EfficiencyCurve] = Field(default_factory=dict)
+    attention: dict[ComputeDtype, EfficiencyCurve] = Field(default_factory=dict)
+    memory_bandwidth_efficiency: float | None = Field(default=None, gt=0.0, le=1.5)
+    comm: dict[Literal["intra_node", "inter_node"], CommLink] = Field(default_factory=dict)
+    date: str = ""
+    command: str = ""
+    device: str = ""
+    notes: tuple[str, ...] = ()
+
+
 class HardwareSpec(Frozen):
     """One accelerator. Bandwidths are one direction; TPU rows are per chip, GB200 per GPU."""
 
@@ -58,6 +90,7 @@ class HardwareSpec(Frozen):
     prices: tuple[Price, ...] = ()
     sources: dict[str, str] = Field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    calibration: Calibration | None = None
 
     def peak(self, dtype: ComputeDtype) -> float:
         """Peak FLOP/s for `dtype`; a clear error where the profile has none."""
