@@ -64,6 +64,30 @@ def _hardware_list(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _validate(args: argparse.Namespace) -> str:
+    from estimator.validation import fit_training_gemm_fraction, summary, validate
+
+    rows = validate()
+    stats = summary(rows)
+    if args.format == "json":
+        out = {"runs": [r.as_dict() for r in rows], "summary": stats}
+        if args.fit:
+            out["fit"] = fit_training_gemm_fraction()
+        return json.dumps(out, indent=2) + "\n"
+    lines = [f"{'run':<56} {'GPUs':>5} {'layout':<34} {'measured s':>10} {'predicted s':>11} {'error':>7}"]
+    lines += [f"{r.run:<56} {r.gpus:>5} {r.layout:<34} {r.measured_s:>10.2f} {r.predicted_s:>11.2f} {r.error:>+7.1%}"
+              for r in rows]
+    lines.append("")
+    lines.append(f"{int(stats['runs'])} runs: median |error| {stats['median_abs_error']:.1%}, mean |error| "
+                 f"{stats['mean_abs_error']:.1%}, max |error| {stats['max_abs_error']:.1%}, mean error {stats['mean_error']:+.1%}")
+    lines.append("iteration time; measured from each paper (Narayanan 2021 Table 1 via Eq. 3 FLOPs / reported TFLOP/s; "
+                 "Korthikanti 2022 Table 5 as printed); no constant is fitted per run")
+    if args.fit:
+        fit = fit_training_gemm_fraction()
+        lines.append("training_gemm_fraction refitted: " + ", ".join(f"{k} {v:.3f}" for k, v in fit.items()))
+    return "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estimator", description="Training-cost estimator for Transformer models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scenario YAML (default: the embedded GPT-3 175B on 1024 A100-80GB)")
     train.add_argument("--format", choices=("table", "json", "csv"), default="table")
     train.set_defaults(func=_train)
+    val = sub.add_parser("validate", help="predictions vs the published runs the project ships, with errors")
+    val.add_argument("--format", choices=("table", "json"), default="table")
+    val.add_argument("--fit", action="store_true",
+                     help="also refit the one global constant (training_gemm_fraction), on all runs and per paper")
+    val.set_defaults(func=_validate)
     from estimator.calibration.cli import add_parser as add_calibrate
 
     add_calibrate(sub)

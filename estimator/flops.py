@@ -7,7 +7,7 @@ multiplies count towards model and hardware FLOPs, as in all of these; norms are
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from estimator.specs.model import ModelSpec
@@ -90,7 +90,7 @@ class ForwardFlops:
         return self.layers + self.logits + self.heads
 
     def as_dict(self) -> dict[str, float]:
-        return {**asdict(self), "matmul": self.matmul}
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "matmul": self.matmul}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ cross-check in the tests); the Hugging Face modules of GPT-2, BERT, T5, Llama an
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import functools
+from dataclasses import dataclass, fields
 from typing import Any
 
 from estimator.specs.model import ModelSpec
@@ -83,6 +84,7 @@ class LayerParams:
         return self.attention + self.ffn + self.experts_active + self.router + self.norms
 
 
+@functools.lru_cache(maxsize=256)
 def layer_params(model: ModelSpec, *, cross_attention: bool = False) -> LayerParams:
     """One layer: self-attention (+ cross-attention for enc-dec decoder layers), FFN or MoE, norms."""
     m = model
@@ -135,7 +137,7 @@ class ParamCounts:
         return self.total - self.embedding - self.position
 
     def as_dict(self) -> dict[str, float]:
-        return {**asdict(self), "total": self.total, "active": self.active}
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "total": self.total, "active": self.active}
 
 
 def output_head_params(model: ModelSpec) -> float:

@@ -11,11 +11,13 @@ from estimator.params import count_params
 from estimator.results import TrainingEstimate
 from estimator.specs.precision import OPTIMIZERS
 from estimator.specs.scenario import Scenario
-from estimator.timing import compute_time_s, pipeline_bubble_fraction
+from estimator.step_time import StepTime, step_time
 from estimator.training_shape import sequence_shape
+from estimator.uncertainty import step_time_range
 
-TIME_MODEL = ("first-order: hardware FLOPs per GPU / (dense peak × compute_efficiency), plus the pipeline "
-              "bubble (p−1)/(v·m) of that time; communication is assumed hidden or folded into the efficiency")
+TIME_MODEL = ("per-operation roofline (GEMMs at a size-dependent efficiency, attention, element-wise kernels at HBM "
+              "bandwidth), α-β collectives on the node/network links, pipeline schedule with its bubble, "
+              "data-parallel synchronisation and a memory-bound optimizer step (estimator.step_time)")
 
 
 def _price(sc: Scenario) -> tuple[float | None, dict[str, Any]]:
@@ -29,16 +31,19 @@ def _price(sc: Scenario) -> tuple[float | None, dict[str, Any]]:
                                     "kind": price.kind, "date": price.date, "source": price.source}
 
 
-def _assumptions(sc: Scenario, price_info: dict[str, Any]) -> dict[str, Any]:
+def _assumptions(sc: Scenario, price_info: dict[str, Any], st: StepTime, range_note: str) -> dict[str, Any]:
     a, e, t, p = sc.assumptions, sc.energy, sc.training, sc.parallelism
-    prec = sc.precision_policy
+    prec, eff = sc.precision_policy, st.efficiencies
     return {
         "time_model": TIME_MODEL,
-        "compute_efficiency": a.compute_efficiency,
-        "compute_efficiency_range": [a.compute_efficiency_low, a.compute_efficiency_high],
-        "compute_efficiency_source": "Narayanan et al. 2021 Table 1: 43–52 % of A100 peak incl. recompute",
-        "peak_flops_per_s": sc.hardware.peak(prec.compute_dtype),
+        "step_time_range": range_note,
+        "peak_flops_per_s": eff.peak_flops_per_s,
         "compute_dtype": prec.compute_dtype,
+        "efficiencies": {"gemm_max": eff.gemm_max, "gemm_half_flops": eff.gemm_half_flops,
+                         "attention_max": eff.attention_max, "memory_bandwidth": eff.memory,
+                         "intra_node_bandwidth_bytes_per_s": eff.intra_bandwidth_bytes_per_s,
+                         "inter_node_bandwidth_bytes_per_s": eff.inter_bandwidth_bytes_per_s,
+                         "sources": eff.sources},
         "precision": f"{prec.name}: {prec.note}",
         "optimizer": f"{t.optimizer}: {OPTIMIZERS[t.optimizer].note}",
         "objective": sc.objective,
@@ -48,6 +53,7 @@ def _assumptions(sc: Scenario, price_info: dict[str, Any]) -> dict[str, Any]:
         "pipeline_schedule": p.effective_schedule,
         "zero_stage": p.effective_zero_stage,
         "flash_attention": t.flash_attention,
+        "overlap_grad_reduce": a.overlap_grad_reduce,
         "dropout": sc.model.dropout,
         "framework_overhead_bytes": a.framework_overhead_bytes,
         "memory_notes": "activations per Korthikanti et al. 2022 Table 2 generalised (1-byte dropout masks); "
@@ -61,22 +67,14 @@ def _assumptions(sc: Scenario, price_info: dict[str, Any]) -> dict[str, Any]:
 
 def estimate_training(sc: Scenario) -> TrainingEstimate:
     """Estimate parameters, FLOPs, memory, time, cost and energy of training `sc`."""
-    m, p, t, a = sc.model, sc.parallelism, sc.training, sc.assumptions
+    m, p, t = sc.model, sc.parallelism, sc.training
     params = count_params(m)
-    shape = sequence_shape(sc)
-    fwd = forward_flops(m, shape)
+    fwd = forward_flops(m, sequence_shape(sc))
     flops = step_flops(fwd, sequences=t.global_batch, recompute=p.recompute, flash=t.flash_attention)
-    peak = sc.hardware.peak(sc.precision_policy.compute_dtype)
-    bubble = pipeline_bubble_fraction(pp=p.pp, micro_batches=sc.micro_batches, virtual_stages=p.virtual_stages)
-
-    def step_time(eff: float) -> dict[str, float]:
-        compute = compute_time_s(flops=flops.model / sc.gpus, peak_flops_per_s=peak, efficiency=eff)
-        recompute = compute_time_s(flops=flops.recompute / sc.gpus, peak_flops_per_s=peak, efficiency=eff)
-        return {"compute": compute, "recompute": recompute, "bubble": bubble * (compute + recompute)}
-
-    breakdown = step_time(a.compute_efficiency)
-    step_s = sum(breakdown.values())
-    slow_s, fast_s = sum(step_time(a.compute_efficiency_low).values()), sum(step_time(a.compute_efficiency_high).values())
+    st = step_time(sc)
+    step_s = float(st.total)
+    fast_s, slow_s, range_note = step_time_range(step_s, sc.hardware.name)
+    peak = st.efficiencies.peak_flops_per_s
     tokens_per_step = float(t.global_batch * t.seq_len)
     steps = steps_for_tokens(tokens=t.tokens, tokens_per_step=tokens_per_step)
     train_s = steps * step_s
@@ -95,7 +93,8 @@ def estimate_training(sc: Scenario) -> TrainingEstimate:
         flops_model_total=flops.model * steps,
         flops_6nd_total=training_flops_6nd(params=params.active, tokens=steps * tokens_per_step),
         flops_forward_per_sample=fwd.as_dict(),
-        step_time_s=step_s, step_time_s_range=(fast_s, slow_s), time_breakdown_s=breakdown,
+        step_time_s=step_s, step_time_s_range=(fast_s, slow_s),
+        time_breakdown_s={k: float(v) for k, v in st.as_dict().items()},
         tokens_per_s=tokens_per_step / step_s, tflops_per_gpu=model_flops_per_gpu_s / 1e12,
         mfu=model_flops_per_gpu_s / peak, hfu=flops.hardware / step_s / sc.gpus / peak,
         steps=steps, train_time_s=train_s, train_time_s_range=(steps * fast_s, steps * slow_s),
@@ -106,5 +105,5 @@ def estimate_training(sc: Scenario) -> TrainingEstimate:
         energy_kwh=energy, co2_kg=co2_kg(energy_kwh=energy, kg_co2_per_kwh=sc.energy.kg_co2_per_kwh),
         memory_per_gpu_bytes=mem.as_dict(), memory_capacity_bytes=mem.capacity, memory_stage=mem.stage,
         activation_terms_bytes=mem.activation_terms, fits_in_memory=mem.fits,
-        assumptions=_assumptions(sc, price_info),
+        assumptions=_assumptions(sc, price_info, st, range_note),
     )

@@ -32,7 +32,7 @@ def test_train_json_has_every_contract_key(capsys: pytest.CaptureFixture[str]) -
 def test_train_table_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", str(EXAMPLE)]) == 0
     table = capsys.readouterr().out
-    assert "days" in table and "GiB" in table and "assumptions:" in table and "compute_efficiency" in table
+    assert "days" in table and "GiB" in table and "assumptions:" in table and "efficiencies" in table and "tp_comm" in table
     assert main(["train", str(EXAMPLE), "--format", "csv"]) == 0
     rows = dict(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert float(rows["params_total"]) == 174_604_259_328 and "memory_per_gpu_bytes.total" in rows

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from estimator.cost import co2_kg, energy_kwh, gpu_hours, steps_for_tokens
-from estimator.timing import compute_time_s, pipeline_bubble_fraction
+from estimator.roofline import roofline_time_s
+from estimator.schedule import pipeline_time_s
+from estimator.step_time import step_time
 from estimator.training import estimate_training
 from estimator.units import SECONDS_PER_DAY
 from tests.conftest import make_scenario
@@ -21,23 +23,27 @@ def test_gpt3_energy_and_carbon_patterson_table4() -> None:
 
 def test_nanogpt_days() -> None:
     """Style anchors: 124M params, 300B tokens, 8 × A100 at 30 % MFU ≈ 3.46 days (6ND)."""
-    seconds = compute_time_s(flops=6 * 124e6 * 300e9, peak_flops_per_s=8 * 312e12, efficiency=0.30)
+    seconds = roofline_time_s(flops=6 * 124e6 * 300e9, bytes_moved=0.0, peak_flops_per_s=8 * 312e12,
+                              compute_efficiency=0.30, bandwidth_bytes_per_s=1.0, memory_efficiency=1.0)
     assert seconds / SECONDS_PER_DAY == pytest.approx(3.46, rel=5e-3)
 
 
-def test_megatron_gpt3_days_at_140_tflops() -> None:
-    """Narayanan et al. 2021: 1024 A100 at 140 TFLOP/s (Eq. 3 FLOPs) -> 34.7 days for 300B tokens (peers.md 6.1)."""
-    sc = make_scenario(parallelism={"pp": 1, "tp": 8}, assumptions={
-        "compute_efficiency": 140 / 312, "compute_efficiency_low": 0.3, "compute_efficiency_high": 0.6})
-    est = estimate_training(sc)
-    assert est.steps == 95_368
-    assert est.train_time_s / SECONDS_PER_DAY == pytest.approx(34.7, rel=2e-3)
-    assert est.hfu == pytest.approx(140 / 312, rel=1e-9)
+@pytest.mark.parametrize("virtual_stages", [1, 2])
+def test_gpt3_175b_on_1024_a100_out_of_sample(virtual_stages: int) -> None:
+    """Narayanan et al. 2021 Sec. 5.1: GPT-3 175B, 1024 A100, batch 1536, 140 TFLOP/s (Eq. 3) = 31.47 s per
+    iteration. Not in the validation set; the model is 8–11 % optimistic here (Calculon: 12 %), so the
+    stated tolerance is 12 %."""
+    sc = make_scenario(model="megatron-175b", precision="fp16-mixed", training={"flash_attention": False},
+                       parallelism={"zero_stage": 0, "virtual_stages": virtual_stages},
+                       assumptions={"overlap_grad_reduce": False})
+    assert step_time(sc).total == pytest.approx(31.47, rel=0.12)
 
 
 def test_bubble_and_steps() -> None:
-    assert pipeline_bubble_fraction(pp=16, micro_batches=192, virtual_stages=1) == pytest.approx(15 / 192)
-    assert pipeline_bubble_fraction(pp=8, micro_batches=64, virtual_stages=3) == pytest.approx(7 / 192)
+    """Pipeline idle time is (p−1)/(v·m) of the ideal time (Narayanan et al. 2021 Sec. 2.2)."""
+    for p, m, v in ((16, 192, 1), (8, 64, 3)):
+        total = pipeline_time_s(stage_max_s=1.0, stage_mean_s=1.0, micro_batches=m, pp=p, virtual_stages=v)
+        assert (total - m) / m == pytest.approx((p - 1) / (v * m))
     assert steps_for_tokens(tokens=300e9, tokens_per_step=1536 * 2048) == 95_368
 
 

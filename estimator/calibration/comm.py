@@ -20,22 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "send_recv")
+from estimator.comms import Collective, wire_factor
 
-
-def wire_factor(collective: str, n: int) -> tuple[float, float]:
-    """(bytes on the wire per byte of payload, latency steps) for a ring collective over n ranks."""
-    if collective == "all_reduce":
-        return 2 * (n - 1) / n, 2 * (n - 1)
-    if collective in ("all_gather", "reduce_scatter"):
-        return (n - 1) / n, n - 1
-    return 1.0, 1
-
-
-def collective_time_s(*, collective: str, n: int, payload_bytes: Any, alpha_s: Any, bandwidth_bytes_per_s: Any) -> Any:
-    """α-β time of one ring collective (Hockney 1994; Thakur et al. 2005). Array-safe in payload and link."""
-    factor, steps = wire_factor(collective, n)
-    return alpha_s * steps + factor * payload_bytes / bandwidth_bytes_per_s
+COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "send_recv")  # fitted with estimator.comms.wire_factor
 
 
 @dataclass(frozen=True)
@@ -46,7 +33,7 @@ class Fit:
     points: int
 
 
-def fit_alpha_beta(collective: str, n: int, samples: list[tuple[float, float]]) -> Fit:
+def fit_alpha_beta(collective: Collective, n: int, samples: list[tuple[float, float]]) -> Fit:
     """Least squares of t = α·steps + factor·S/β over (payload bytes S, seconds t)."""
     factor, steps = wire_factor(collective, n)
     xs = [factor * s for s, _ in samples]
@@ -118,7 +105,8 @@ def run_torchrun(nproc: int, sizes: list[int], repeats: int, port: int = 29533, 
 
 def fits_from(data: dict[str, Any]) -> list[Fit]:
     n = int(data["world_size"])
-    return [fit_alpha_beta(c, n if c != "send_recv" else 2, [tuple(p) for p in data["results"][c]]) for c in COLLECTIVES]
+    return [fit_alpha_beta(c, n if c != "send_recv" else 2, [tuple(p) for p in data["results"][c]])  # type: ignore[arg-type]
+            for c in COLLECTIVES]
 
 
 if __name__ == "__main__":  # pragma: no cover - torchrun entry point

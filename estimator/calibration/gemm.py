@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import yaml
 
+from estimator.roofline import size_efficiency
 from estimator.specs.hardware import Calibration, EfficiencyCurve, HardwareSpec
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -134,8 +135,8 @@ def fit_curve(points: list[tuple[float, float]]) -> EfficiencyCurve:
 
 
 def efficiency(curve: EfficiencyCurve, flops: float) -> float:
-    """η(F) = max·F/(F + half_flops) (the model `fit_curve` fits; the time model evaluates it)."""
-    return curve.max * flops / (flops + curve.half_flops)
+    """η(F) of a fitted curve, by the time model's own `roofline.size_efficiency`."""
+    return float(size_efficiency(flops=flops, eta_max=curve.max, half_flops=curve.half_flops or 0.0))
 
 
 def peaks_from(timings: list[Timing], base: HardwareSpec | None) -> dict[str, float]:

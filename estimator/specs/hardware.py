@@ -50,7 +50,7 @@ class EfficiencyCurve(Frozen):
     """
 
     max: float = Field(gt=0.0, le=1.0)
-    half_flops: float = Field(ge=0.0)
+    half_flops: float | None = Field(default=None, ge=0.0)  # None: peak × the default kernel overhead
 
 
 class CommLink(Frozen):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt
 
 from estimator.specs.base import Frozen
 from estimator.specs.precision import OptimizerName
@@ -58,25 +58,16 @@ class EnergySpec(Frozen):
 
 
 class AssumptionsSpec(Frozen):
-    """Assumptions of the first-order time model and of memory not derived from the model.
+    """Assumptions the model does not derive: framework memory and how gradients are synchronised.
 
-    `compute_efficiency` is achieved hardware FLOP/s (recompute included) over the dense peak of the
-    compute dtype; the default 0.45 and the range 0.38–0.52 are the spread of Megatron-LM's measured
-    A100 runs (Narayanan et al. 2021, Table 1: 43–52 % of peak). `framework_overhead_bytes` is the
-    CUDA context, NCCL buffers and allocator slack (about 1–2 GB in PyTorch; EleutherAI saw ~5 GiB
-    with Megatron-DeepSpeed).
+    `framework_overhead_bytes` is the CUDA context, NCCL buffers and allocator slack (about 1–2 GB in
+    PyTorch; EleutherAI saw ~5 GiB with Megatron-DeepSpeed). `overlap_grad_reduce`: the data-parallel
+    gradient reduction runs during the last micro-batch's backward (PyTorch DDP, FSDP, Megatron-LM's
+    --overlap-grad-reduce) rather than after it (Megatron-LM's local DDP of 2021–22).
+    `fp32_grad_reduce`: gradients are reduced in fp32 (Megatron's --accumulate-allreduce-grads-in-fp32).
+    Kernel and link efficiencies are not assumptions here: they come from the hardware profile.
     """
 
-    compute_efficiency: float = Field(default=0.45, gt=0.0, le=1.0)
-    compute_efficiency_low: float = Field(default=0.38, gt=0.0, le=1.0)
-    compute_efficiency_high: float = Field(default=0.52, gt=0.0, le=1.0)
     framework_overhead_bytes: float = Field(default=2.0e9, ge=0.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AssumptionsSpec:
-        if not self.compute_efficiency_low <= self.compute_efficiency <= self.compute_efficiency_high:
-            raise ValueError(
-                "compute_efficiency_low <= compute_efficiency <= compute_efficiency_high must hold; got "
-                f"{self.compute_efficiency_low} / {self.compute_efficiency} / {self.compute_efficiency_high}"
-            )
-        return self
+    overlap_grad_reduce: bool = True
+    fp32_grad_reduce: bool = False

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from estimator.calibration.comm import collective_time_s, fit_alpha_beta, wire_factor
+from estimator.calibration.comm import fit_alpha_beta
 from estimator.calibration.gemm import efficiency, fit_curve
 from estimator.cli import main
+from estimator.comms import collective_time_s, wire_factor
 from estimator.profiles import load_hardware
 from estimator.specs.hardware import EfficiencyCurve
 from tests.conftest import make_scenario

@@ -1,0 +1,113 @@
+"""Per-operation roofline: time = max(FLOPs / (peak · η_compute(F)), bytes / (bandwidth · η_memory)).
+
+Ref: Williams, Waterman, Patterson 2009, "Roofline: An Insightful Visual Performance Model". The compute
+efficiency depends on the operation's size, η(F) = η_max · F / (F + F_half): a large GEMM approaches the
+measured best-shape efficiency (MAMF), a small one pays a fixed per-kernel cost (F_half = peak · τ).
+Efficiencies come from the hardware profile's `calibration` block, else `data/efficiency_defaults.yaml`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from estimator.profiles import read_yaml
+from estimator.specs.hardware import ComputeDtype, HardwareSpec
+
+Num = Any
+_DEFAULTS = Path(__file__).resolve().parent / "data" / "efficiency_defaults.yaml"
+
+
+def size_efficiency(*, flops: Num, eta_max: Num, half_flops: Num) -> Num:
+    """η(F) = η_max · F / (F + F_half) (the saturating curve `estimator calibrate gemm` fits)."""
+    return eta_max * flops / (flops + half_flops)
+
+
+def roofline_time_s(*, flops: Num, bytes_moved: Num, peak_flops_per_s: Num, compute_efficiency: Num,
+                    bandwidth_bytes_per_s: Num, memory_efficiency: Num) -> Num:
+    """max(compute time, memory time) of one operation (Williams et al. 2009). The only place the
+    roofline's max is taken."""
+    compute = flops / (peak_flops_per_s * compute_efficiency)
+    memory = bytes_moved / (bandwidth_bytes_per_s * memory_efficiency)
+    return np.maximum(compute, memory)
+
+
+@functools.cache
+def efficiency_defaults() -> dict[str, dict[str, Any]]:
+    """The documented defaults (value and source of each)."""
+    data: dict[str, dict[str, Any]] = read_yaml(_DEFAULTS)
+    return data
+
+
+@dataclass(frozen=True)
+class Efficiencies:
+    """Resolved efficiencies of one accelerator for one compute dtype, with where each came from."""
+
+    peak_flops_per_s: float
+    gemm_max: float
+    gemm_half_flops: float
+    attention_max: float
+    attention_half_flops: float
+    memory: float
+    memory_bandwidth_bytes_per_s: float
+    intra_bandwidth_bytes_per_s: float
+    intra_alpha_s: float
+    inter_bandwidth_bytes_per_s: float
+    inter_alpha_s: float
+    sources: dict[str, str]
+
+    def gemm_time_s(self, flops: Num, bytes_moved: Num) -> Num:
+        eta = size_efficiency(flops=flops, eta_max=self.gemm_max, half_flops=self.gemm_half_flops)
+        return roofline_time_s(flops=flops, bytes_moved=bytes_moved, peak_flops_per_s=self.peak_flops_per_s,
+                               compute_efficiency=eta, bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s,
+                               memory_efficiency=self.memory)
+
+    def attention_time_s(self, flops: Num, bytes_moved: Num) -> Num:
+        eta = size_efficiency(flops=flops, eta_max=self.attention_max, half_flops=self.attention_half_flops)
+        return roofline_time_s(flops=flops, bytes_moved=bytes_moved, peak_flops_per_s=self.peak_flops_per_s,
+                               compute_efficiency=eta, bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s,
+                               memory_efficiency=self.memory)
+
+    def memory_time_s(self, bytes_moved: Num) -> Num:
+        return bytes_moved / (self.memory_bandwidth_bytes_per_s * self.memory)
+
+
+def resolve_efficiencies(hw: HardwareSpec, dtype: ComputeDtype) -> Efficiencies:
+    """The profile's calibration where it has one, else the documented defaults."""
+    d = efficiency_defaults()
+    cal = hw.calibration
+    peak = hw.peak(dtype)
+    tau = float(d["kernel_overhead_s"]["value"])
+    sustained = float(d["training_gemm_fraction"]["value"])
+    src: dict[str, str] = {}
+    gemm = cal.gemm.get(dtype) if cal else None
+    if gemm is not None:
+        gemm_max, src["gemm"] = gemm.max, f"profile calibration ({cal.command if cal else ''})"
+        half = gemm.half_flops if gemm.half_flops is not None else peak * tau
+    else:
+        gemm_max, half, src["gemm"] = float(d["gemm_max"]["value"]), peak * tau, "efficiency_defaults.yaml gemm_max"
+    att = cal.attention.get(dtype) if cal else None
+    if att is not None:
+        att_max, att_half, src["attention"] = att.max, att.half_flops if att.half_flops is not None else peak * tau, "profile"
+    else:
+        att_max = gemm_max * float(d["attention_max_fraction_of_gemm"]["value"])
+        att_half, src["attention"] = half, "gemm × attention_max_fraction_of_gemm (defaults)"
+    mem = cal.memory_bandwidth_efficiency if cal and cal.memory_bandwidth_efficiency else float(d["memory_bandwidth"]["value"])
+    intra = cal.comm.get("intra_node") if cal else None
+    inter = cal.comm.get("inter_node") if cal else None
+    src["training_gemm_fraction"] = f"{sustained} (efficiency_defaults.yaml: fitted once to the A100 public runs)"
+    return Efficiencies(
+        peak_flops_per_s=peak, gemm_max=gemm_max * sustained, gemm_half_flops=half, attention_max=att_max * sustained,
+        attention_half_flops=att_half, memory=mem, memory_bandwidth_bytes_per_s=hw.memory_bandwidth_bytes_per_s,
+        intra_bandwidth_bytes_per_s=intra.bandwidth_bytes_per_s if intra else
+        hw.intra_node_bandwidth_bytes_per_s * float(d["intra_node_link"]["value"]),
+        intra_alpha_s=intra.alpha_s if intra else float(d["intra_node_link"]["alpha_s"]),
+        inter_bandwidth_bytes_per_s=inter.bandwidth_bytes_per_s if inter else
+        hw.inter_node_bandwidth_bytes_per_s * float(d["inter_node_link"]["value"]),
+        inter_alpha_s=inter.alpha_s if inter else float(d["inter_node_link"]["alpha_s"]),
+        sources=src,
+    )
