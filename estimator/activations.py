@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from estimator.specs.model import ModelSpec
 
 Num = Any
@@ -241,5 +243,5 @@ def inflight_chunks(*, schedule: str, pp: Num, micro_batches: Num, virtual_stage
         return micro_batches
     if schedule == "interleaved":
         warm = 2 * (pp - rank - 1) + (virtual_stages - 1) * pp + 1
-        return min(warm, virtual_stages * micro_batches)
-    return min(pp - rank, micro_batches)
+        return np.minimum(warm, virtual_stages * micro_batches)
+    return np.minimum(pp - rank, micro_batches)

@@ -1,5 +1,8 @@
 """A training step, mechanistically: per-layer roofline and communication (layer_time), stages, the
-pipeline schedule, data-parallel gradient synchronisation, ZeRO traffic and the optimizer step."""
+pipeline schedule, data-parallel gradient synchronisation, ZeRO traffic and the optimizer step.
+
+Takes `Columns`: one configuration as scalars (`estimator train`) or a grid as arrays (`estimator plan`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from estimator.columns import Columns
 from estimator.comms import collective_time_s, intra_node
+from estimator.flops import linear_flops
 from estimator.layer_time import Layout, layer_time
 from estimator.memory import stage_params
 from estimator.roofline import Efficiencies, resolve_efficiencies
@@ -18,165 +23,138 @@ from estimator.specs.scenario import Scenario
 from estimator.training_shape import sequence_shape
 
 Num = Any
+PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm", "optimizer")
 
 
 @dataclass(frozen=True)
 class StepTime:
     """Seconds of one optimizer step by cause (on the critical path), and the efficiencies used."""
 
-    compute: float
-    recompute: float
-    tp_comm: float
-    cp_comm: float
-    ep_comm: float
-    pp_comm: float
-    bubble: float
-    dp_comm: float
-    optimizer: float
+    compute: Num
+    recompute: Num
+    tp_comm: Num
+    cp_comm: Num
+    ep_comm: Num
+    pp_comm: Num
+    bubble: Num
+    dp_comm: Num
+    optimizer: Num
     efficiencies: Efficiencies
 
     @property
-    def total(self) -> float:
-        return (self.compute + self.recompute + self.tp_comm + self.cp_comm + self.ep_comm + self.pp_comm
-                + self.bubble + self.dp_comm + self.optimizer)
+    def total(self) -> Num:
+        return sum(getattr(self, k) for k in PARTS)
 
-    def as_dict(self) -> dict[str, float]:
-        return {"compute": self.compute, "recompute": self.recompute, "tp_comm": self.tp_comm, "cp_comm": self.cp_comm,
-                "ep_comm": self.ep_comm, "pp_comm": self.pp_comm, "bubble": self.bubble, "dp_comm": self.dp_comm,
-                "optimizer": self.optimizer}
+    def as_dict(self) -> dict[str, Num]:
+        return {k: getattr(self, k) for k in PARTS}
 
 
-def _stage(sc: Scenario, eff: Efficiencies, lay: Layout, rank: int) -> dict[str, float]:
+def _link(eff: Efficiencies, inside: Num) -> tuple[Num, Num]:
+    return (np.where(inside, eff.intra_alpha_s, eff.inter_alpha_s),
+            np.where(inside, eff.intra_bandwidth_bytes_per_s, eff.inter_bandwidth_bytes_per_s))
+
+
+def _stage(sc: Scenario, c: Columns, eff: Efficiencies, lay: Layout, rank: Num) -> dict[str, Num]:
     """Per micro-batch seconds of one pipeline stage, by cause."""
-    m, p, t = sc.model, sc.parallelism, sc.training
+    m, t = sc.model, sc.training
     shape = sequence_shape(sc)
     act = sc.precision_policy.activation_bytes
     flash = t.flash_attention
     frac = 0.5 if (flash and m.architecture == "decoder") else 1.0  # a fused causal kernel skips masked blocks
-    sp_ = stage_params(sc, rank)
-    n_dec = sp_.decoder_layers
-    n_enc = sp_.layers - n_dec
-    enc = layer_time(m, lay, eff, seq_len=shape.encoder_tokens, causal_fraction=frac if m.architecture == "decoder" else 1.0,
-                     flash=flash, act_bytes=act)
-    parts = {k: 0.0 for k in ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm")}
-    layers = [(n_enc, enc)]
-    if n_dec:
-        dec = layer_time(m, lay, eff, seq_len=shape.decoder_tokens, causal_fraction=frac, flash=flash, act_bytes=act,
-                         cross_kv_len=shape.encoder_tokens)
-        layers.append((n_dec, dec))
+    sp_ = stage_params(sc, c, rank)
+    layers = [(sp_.layers - sp_.decoder_layers,
+               layer_time(m, lay, eff, seq_len=shape.encoder_tokens, causal_fraction=frac, flash=flash, act_bytes=act))]
+    if m.n_decoder_layers:
+        layers.append((sp_.decoder_layers, layer_time(m, lay, eff, seq_len=shape.decoder_tokens, causal_fraction=frac,
+                                                      flash=flash, act_bytes=act, cross_kv_len=shape.encoder_tokens)))
+    parts: dict[str, Num] = dict.fromkeys(("compute", "recompute", "tp_comm", "cp_comm", "ep_comm"), 0.0)
+    rc = np.asarray(c.recompute)
     for count, lt in layers:
-        parts["compute"] += count * (lt.gemm_fwd + lt.attention_fwd + lt.elementwise_fwd
-                                     + lt.gemm_bwd + lt.attention_bwd + lt.elementwise_bwd)
-        parts["tp_comm"] += count * (lt.tp_comm_fwd + lt.tp_comm_bwd)
-        parts["cp_comm"] += count * (lt.cp_comm_fwd + lt.cp_comm_bwd)
-        parts["ep_comm"] += count * (lt.ep_comm_fwd + lt.ep_comm_bwd)
-        if p.recompute == "full":
-            parts["recompute"] += count * lt.forward
-        elif p.recompute == "selective" and not flash:
-            parts["recompute"] += count * lt.attention_fwd
-    if rank == p.pp - 1 and m.output_head != "none":
-        parts["compute"] += _logits_s(sc, eff, lay, shape.logit_positions)
+        parts["compute"] = parts["compute"] + count * (lt.gemm_fwd + lt.attention_fwd + lt.elementwise_fwd
+                                                       + lt.gemm_bwd + lt.attention_bwd + lt.elementwise_bwd)
+        parts["tp_comm"] = parts["tp_comm"] + count * (lt.tp_comm_fwd + lt.tp_comm_bwd)
+        parts["cp_comm"] = parts["cp_comm"] + count * (lt.cp_comm_fwd + lt.cp_comm_bwd)
+        parts["ep_comm"] = parts["ep_comm"] + count * (lt.ep_comm_fwd + lt.ep_comm_bwd)
+        selective = 0.0 if flash else lt.attention_fwd  # with FlashAttention there is nothing left to drop
+        parts["recompute"] = parts["recompute"] + count * ((rc == 2) * lt.forward + (rc == 1) * selective)
+    if m.output_head != "none":
+        parts["compute"] = parts["compute"] + (rank == c.pp - 1) * _logits_s(sc, eff, lay, shape.logit_positions)
     return parts
 
 
-def _logits_s(sc: Scenario, eff: Efficiencies, lay: Layout, positions: float) -> float:
+def _logits_s(sc: Scenario, eff: Efficiencies, lay: Layout, positions: float) -> Num:
     """Output layer forward and backward (3 GEMMs of h × V/t) and the fp32 cross-entropy over the logits."""
-    from estimator.flops import linear_flops
-
     m = sc.model
     act = sc.precision_policy.activation_bytes
     tokens = lay.micro_batch * positions / lay.cp
     flops = linear_flops(tokens=tokens, d_in=m.d_model, d_out=m.vocab_size / lay.tp)
     gemm = eff.gemm_time_s(flops, act * (tokens * m.d_model + m.d_model * m.vocab_size / lay.tp + tokens * m.vocab_size / lay.tp))
-    xent = eff.memory_time_s(3 * (act + 4) * tokens * m.vocab_size / lay.tp)
-    return float(3 * gemm + xent)
+    return 3 * gemm + eff.memory_time_s(3 * (act + 4) * tokens * m.vocab_size / lay.tp)
 
 
-def _pp_comm_s(sc: Scenario, eff: Efficiencies) -> float:
+def _pp_comm_s(sc: Scenario, c: Columns, eff: Efficiencies) -> Num:
     """Point-to-point sends per micro-batch on one GPU: b·s·h activations (÷ tp with Megatron's
     scatter/gather optimisation, Narayanan et al. 2021 Sec. 4.1) across the stage boundary."""
-    p = sc.parallelism
-    if p.pp == 1:
-        return 0.0
     shape = sequence_shape(sc)
-    act = sc.precision_policy.activation_bytes
-    stride = p.tp * p.cp * sc.dp
-    inside = intra_node(stride=stride, size=2, gpus_per_node=sc.hardware.gpus_per_node)
-    alpha, beta = (eff.intra_alpha_s, eff.intra_bandwidth_bytes_per_s) if inside else (eff.inter_alpha_s, eff.inter_bandwidth_bytes_per_s)
-    tokens = p.micro_batch * max(shape.encoder_tokens, shape.decoder_tokens) / p.cp
-    payload = act * tokens * sc.model.d_model / p.tp
+    alpha, beta = _link(eff, intra_node(stride=c.tp * c.cp * c.dp, size=2, gpus_per_node=sc.hardware.gpus_per_node))
+    tokens = c.micro_batch * max(shape.encoder_tokens, shape.decoder_tokens) / c.cp
+    payload = sc.precision_policy.activation_bytes * tokens * sc.model.d_model / c.tp
     one = collective_time_s(collective="send_recv", n=2, payload_bytes=payload, alpha_s=alpha, bandwidth_bytes_per_s=beta)
-    return float(pipeline_p2p_count(virtual_stages=p.virtual_stages) * one)
+    return (c.pp > 1) * pipeline_p2p_count(virtual_stages=c.virtual_stages) * one
 
 
-def _dp_and_optimizer_s(sc: Scenario, eff: Efficiencies, last_backward_s: float) -> tuple[float, float]:
+def _dp_and_optimizer_s(sc: Scenario, c: Columns, eff: Efficiencies, params: Num, last_backward_s: Num,
+                        compute_per_mb: Num) -> tuple[Num, Num]:
     """(exposed gradient/parameter sync, optimizer step) seconds.
 
     ZeRO-0: all-reduce of the gradients; ZeRO-1/2: reduce-scatter of gradients and all-gather of the
-    updated parameters (the same volume); ZeRO-3/FSDP adds an all-gather of the weights in forward and
-    in backward for every micro-batch (1.5× the volume, Rajbhandari et al. 2020 Sec. 7). The gradient
-    reduction hides behind the last micro-batch's backward when `overlap_grad_reduce` is on; parameter
-    all-gathers of ZeRO-3 are prefetched behind compute. The optimizer step is memory-bound: it reads
-    gradients, reads and writes master weights and states, and writes the 16-bit weights.
+    updated parameters (the same volume); ZeRO-3/FSDP instead all-gathers the weights in forward and in
+    backward of every micro-batch, prefetched behind its compute (1.5× the volume, Rajbhandari et al.
+    2020 Sec. 7). The gradient reduction hides behind the last micro-batch's backward when
+    `overlap_grad_reduce` is on. The optimizer step is memory-bound: it reads gradients, reads and
+    writes master weights and states, and writes the 16-bit weights.
     """
-    p, prec, a = sc.parallelism, sc.precision_policy, sc.assumptions
-    params = max(stage_params(sc, r).total for r in {0, p.pp - 1})
-    n = sc.dp * p.cp
-    inside = intra_node(stride=p.tp, size=n, gpus_per_node=sc.hardware.gpus_per_node)
-    alpha, beta = (eff.intra_alpha_s, eff.intra_bandwidth_bytes_per_s) if inside else (eff.inter_alpha_s, eff.inter_bandwidth_bytes_per_s)
+    prec, a = sc.precision_policy, sc.assumptions
+    n = c.dp * c.cp
+    alpha, beta = _link(eff, intra_node(stride=c.tp, size=n, gpus_per_node=sc.hardware.gpus_per_node))
     grads = params * (4 if a.fp32_grad_reduce else prec.grad_bytes)
-    zero = p.effective_zero_stage
-    if zero == 0:
-        sync = collective_time_s(collective="all_reduce", n=n, payload_bytes=grads, alpha_s=alpha, bandwidth_bytes_per_s=beta)
-        gather = 0.0
-    else:
-        sync = collective_time_s(collective="reduce_scatter", n=n, payload_bytes=grads, alpha_s=alpha, bandwidth_bytes_per_s=beta)
-        gather = collective_time_s(collective="all_gather", n=n, payload_bytes=params * prec.weight_bytes, alpha_s=alpha,
-                                   bandwidth_bytes_per_s=beta)
-    exposed = float(np.maximum(0.0, sync - (last_backward_s if a.overlap_grad_reduce else 0.0)))
-    if zero < 3:
-        exposed += float(gather)
-    shard = params / (n if zero >= 1 else 1)
+    weights = params * prec.weight_bytes
+    zero = np.asarray(c.zero)
+
+    def coll(kind: Any, payload: Num) -> Num:
+        return np.where(n > 1, collective_time_s(collective=kind, n=np.maximum(n, 2), payload_bytes=payload, alpha_s=alpha,
+                                                 bandwidth_bytes_per_s=beta), 0.0)
+
+    sync: Num = np.where(zero == 0, coll("all_reduce", grads), coll("reduce_scatter", grads))
+    exposed = np.maximum(0.0, sync - (last_backward_s if a.overlap_grad_reduce else 0.0))
+    exposed = exposed + ((zero >= 1) & (zero < 3)) * coll("all_gather", weights)
+    exposed = exposed + (zero == 3) * c.micro_batches * np.maximum(0.0, 2 * coll("all_gather", weights) - compute_per_mb)
+    shard = params / np.where(zero >= 1, n, 1)
     opt_bytes = shard * (prec.grad_bytes + 2 * optimizer_bytes_per_param(prec, OPTIMIZERS[sc.training.optimizer])
                          + prec.weight_bytes)
-    return exposed, float(eff.memory_time_s(opt_bytes))
+    return exposed, eff.memory_time_s(opt_bytes)
 
 
-def step_time(sc: Scenario, efficiencies: Efficiencies | None = None) -> StepTime:
-    """The step time of `sc` with its breakdown (efficiencies resolved from the profile unless given)."""
-    p = sc.parallelism
+def step_time(sc: Scenario, efficiencies: Efficiencies | None = None, columns: Columns | None = None) -> StepTime:
+    """The step time of `sc` (or of the grid `columns` laid over `sc`) with its breakdown."""
+    c = columns or Columns.from_scenario(sc)
     eff = efficiencies or resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype)
-    lay = Layout(tp=p.tp, cp=p.cp, ep=p.ep, dp=sc.dp, micro_batch=p.micro_batch, sp=int(p.sequence_parallel),
+    lay = Layout(tp=c.tp, cp=c.cp, ep=c.ep, dp=c.dp, micro_batch=c.micro_batch, sp=c.sp,
                  gpus_per_node=sc.hardware.gpus_per_node)
-    stages = [_stage(sc, eff, lay, r) for r in sorted({0, p.pp - 1})]
-    pp_one = _pp_comm_s(sc, eff)
-    totals = [sum(s.values()) + pp_one for s in stages]
-    worst = stages[int(np.argmax(totals))]
-    t_max, t_mean = max(totals), sum(totals) / len(totals)
-    m = sc.micro_batches
-    pipe = float(pipeline_time_s(stage_max_s=t_max, stage_mean_s=t_mean, micro_batches=m, pp=p.pp,
-                                 virtual_stages=p.virtual_stages))
-    zero3_gather = 0.0
-    if p.effective_zero_stage == 3:
-        zero3_gather = _zero3_gathers_s(sc, eff, worst)
-    backward_share = worst["compute"] * 2 / 3 / max(m, 1)
-    dp_exposed, optimizer = _dp_and_optimizer_s(sc, eff, backward_share)
-    return StepTime(
-        compute=m * worst["compute"], recompute=m * worst["recompute"], tp_comm=m * worst["tp_comm"],
-        cp_comm=m * worst["cp_comm"], ep_comm=m * worst["ep_comm"], pp_comm=m * pp_one,
-        bubble=pipe - m * t_max, dp_comm=dp_exposed + zero3_gather, optimizer=optimizer, efficiencies=eff,
-    )
-
-
-def _zero3_gathers_s(sc: Scenario, eff: Efficiencies, worst: dict[str, float]) -> float:
-    """Exposed ZeRO-3/FSDP weight all-gathers: two per micro-batch (forward, backward), prefetched behind
-    that micro-batch's compute, so only what exceeds it is exposed."""
-    p, prec = sc.parallelism, sc.precision_policy
-    params = max(stage_params(sc, r).total for r in {0, p.pp - 1})
-    n = sc.dp * p.cp
-    inside = intra_node(stride=p.tp, size=n, gpus_per_node=sc.hardware.gpus_per_node)
-    alpha, beta = (eff.intra_alpha_s, eff.intra_bandwidth_bytes_per_s) if inside else (eff.inter_alpha_s, eff.inter_bandwidth_bytes_per_s)
-    gather = collective_time_s(collective="all_gather", n=n, payload_bytes=params * prec.weight_bytes, alpha_s=alpha,
-                               bandwidth_bytes_per_s=beta)
-    per_mb = float(np.maximum(0.0, 2 * gather - worst["compute"]))
-    return sc.micro_batches * per_mb
+    first, last = (_stage(sc, c, eff, lay, r) for r in (0, c.pp - 1))
+    pp_one = _pp_comm_s(sc, c, eff)
+    t_first, t_last = sum(first.values()) + pp_one, sum(last.values()) + pp_one
+    last_worse = t_last > t_first
+    worst: dict[str, Num] = {k: np.where(last_worse, last[k], first[k]) for k in first}
+    t_max = np.maximum(t_first, t_last)
+    t_mean = np.where(c.pp > 1, (t_first + t_last) / 2, t_first)
+    m = c.micro_batches
+    pipe = pipeline_time_s(stage_max_s=t_max, stage_mean_s=t_mean, micro_batches=m, pp=c.pp, virtual_stages=c.virtual_stages)
+    params = np.maximum(stage_params(sc, c, 0).total, stage_params(sc, c, c.pp - 1).total)
+    dp_exposed, optimizer = _dp_and_optimizer_s(sc, c, eff, params, worst["compute"] * 2 / 3, worst["compute"])
+    out = {"compute": m * worst["compute"], "recompute": m * worst["recompute"], "tp_comm": m * worst["tp_comm"],
+           "cp_comm": m * worst["cp_comm"], "ep_comm": m * worst["ep_comm"], "pp_comm": m * pp_one,
+           "bubble": pipe - m * t_max, "dp_comm": dp_exposed, "optimizer": optimizer}
+    if not np.ndim(c.tp):
+        out = {k: float(v) for k, v in out.items()}
+    return StepTime(**out, efficiencies=eff)

@@ -103,7 +103,8 @@ def estimate_training(sc: Scenario) -> TrainingEstimate:
         cost_usd_range=None if usd_per_hour is None else (hours_range[0] * usd_per_hour, hours_range[1] * usd_per_hour),
         usd_per_gpu_hour=usd_per_hour,
         energy_kwh=energy, co2_kg=co2_kg(energy_kwh=energy, kg_co2_per_kwh=sc.energy.kg_co2_per_kwh),
-        memory_per_gpu_bytes=mem.as_dict(), memory_capacity_bytes=mem.capacity, memory_stage=mem.stage,
-        activation_terms_bytes=mem.activation_terms, fits_in_memory=mem.fits,
+        memory_per_gpu_bytes=mem.as_dict(), memory_capacity_bytes=mem.capacity,
+        memory_stage="only" if p.pp == 1 else ("last" if mem.stage else "first"),
+        activation_terms_bytes=mem.activation_terms, fits_in_memory=bool(mem.fits),
         assumptions=_assumptions(sc, price_info, st, range_note),
     )

@@ -12,6 +12,7 @@ from estimator.activations import (
     layer_activation_terms,
     stored_layer_bytes,
 )
+from estimator.columns import Columns
 from estimator.memory import memory_per_gpu, stage_params, zero_model_state_bytes
 from estimator.presets import get_model
 from estimator.units import GB
@@ -76,9 +77,9 @@ def test_gpt3_default_memory_by_hand() -> None:
     h, s, v = 12288, 2048, 50257
     per_layer = (12 * h * h + 13 * h - 6 * h) / 8 + 6 * h
     params = 6 * per_layer + v * h / 8 + s * h
-    assert stage_params(sc, 0).total == pytest.approx(params)
+    assert stage_params(sc, Columns.from_scenario(sc), 0).total == pytest.approx(params)
     mem = memory_per_gpu(sc)
-    assert mem.stage == "first"
+    assert mem.stage == 0  # the first stage
     assert mem.weights == pytest.approx(2 * params)
     assert mem.gradients == pytest.approx(2 * params)
     assert mem.optimizer == pytest.approx(12 * params / 8)  # ZeRO-1 over dp = 8
@@ -100,10 +101,12 @@ def test_memory_options_reduce_what_they_shard() -> None:
 
 
 def test_moe_experts_shard_over_ep() -> None:
-    one = stage_params(make_scenario(model="mixtral-8x7b", gpus=64, parallelism={"tp": 1, "pp": 1, "ep": 1},
-                                     training={"global_batch": 64, "seq_len": 4096}), 0)
-    eight = stage_params(make_scenario(model="mixtral-8x7b", gpus=64, parallelism={"tp": 1, "pp": 1, "ep": 8},
-                                       training={"global_batch": 64, "seq_len": 4096}), 0)
+    def experts(ep: int) -> object:
+        sc = make_scenario(model="mixtral-8x7b", gpus=64, parallelism={"tp": 1, "pp": 1, "ep": ep},
+                           training={"global_batch": 64, "seq_len": 4096})
+        return stage_params(sc, Columns.from_scenario(sc), 0)
+
+    one, eight = experts(1), experts(8)
     assert eight.experts == pytest.approx(one.experts / 8)
     assert eight.dense == one.dense
 
