@@ -163,7 +163,7 @@ def _stage_activations(sc: Scenario, c: Columns, rank: Num, sp_: StageParams) ->
     work = dec_terms if (dec_terms and m.n_layers < m.total_layers) else enc_terms
     total = total + (np.asarray(c.recompute) == 2) * sum(work.values())
     total = total + (rank == c.pp - 1) * _logits_bytes(sc, dec if dec_len else enc)
-    return total, enc_terms if not dec_terms else dec_terms
+    return total, enc_terms
 
 
 def _logits_bytes(sc: Scenario, shape: ActShape) -> Num:
