@@ -88,6 +88,22 @@ def _validate(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _plan(args: argparse.Namespace) -> str:
+    from estimator.planner import plan
+    from estimator.planner.report import to_csv, to_json, to_table
+    from estimator.scenario_io import load_plan_scenario
+    from estimator.specs.plan import PlanSpec
+
+    sc = load_plan_scenario(args.scenario)
+    spec = sc.plan or PlanSpec()
+    if args.objective:
+        spec = spec.model_copy(update={"objective": args.objective})
+    result = plan(sc, spec)
+    if args.format == "json":
+        return to_json(sc, result, spec, args.top)
+    return to_csv(result, spec, args.top) if args.format == "csv" else to_table(result, spec, args.top)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estimator", description="Training-cost estimator for Transformer models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scenario YAML (default: the embedded GPT-3 175B on 1024 A100-80GB)")
     train.add_argument("--format", choices=("table", "json", "csv"), default="table")
     train.set_defaults(func=_train)
+    pl = sub.add_parser("plan", help="ranked configurations that fit (the scenario's `plan` block sets the search)")
+    pl.add_argument("scenario", nargs="?", default=None, help="scenario YAML (default: the embedded GPT-3 175B)")
+    pl.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    pl.add_argument("--top", type=int, default=10)
+    pl.add_argument("--objective", choices=("cost", "time", "pareto"), default=None)
+    pl.set_defaults(func=_plan)
     val = sub.add_parser("validate", help="predictions vs the published runs the project ships, with errors")
     val.add_argument("--format", choices=("table", "json"), default="table")
     val.add_argument("--fit", action="store_true",

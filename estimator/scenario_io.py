@@ -43,3 +43,13 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     if p.exists() and p.stat().st_size > MAX_SCENARIO_BYTES:
         raise InputError(f"{p}: scenario files are limited to {MAX_SCENARIO_BYTES:,} bytes")
     return scenario_from_dict(read_yaml(p), base_dir=p.parent)
+
+
+def load_plan_scenario(path: str | Path | None = None) -> Scenario:
+    """Load a scenario for `estimator plan`: its layout (`gpus`, `parallelism`) is what the planner
+    searches, so it is replaced by one GPU with no parallelism before validation and need not be valid."""
+    p = Path(path) if path is not None else DEFAULT_SCENARIO
+    data = read_yaml(p)
+    if isinstance(data, dict):
+        data = {**data, "gpus": 1, "parallelism": {}}
+    return scenario_from_dict(data, base_dir=p.parent)

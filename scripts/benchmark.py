@@ -1,4 +1,5 @@
-"""Speed benchmark (not a test): single training estimates per second, in-process, on one core.
+"""Speed benchmark (not a test): single training estimates per second, in-process, on one core, and
+the planner's configurations per second on GPT-3 175B (300B tokens, up to 4096 GPUs, six accelerators).
 
     .venv/bin/python scripts/benchmark.py [--seconds 3]
 """
@@ -8,7 +9,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from estimator.scenario_io import load_scenario
+import os
+from pathlib import Path
+
+from estimator.planner import plan
+from estimator.planner.report import top_plans
+from estimator.scenario_io import load_plan_scenario, load_scenario
 from estimator.step_time import step_time
 from estimator.training import estimate_training
 
@@ -32,6 +38,18 @@ def main() -> None:
                       ("step_time only", lambda: step_time(sc))):
         r = rate(fn, args.seconds)
         print(f"{label:<34} {r:>10,.0f} estimates/s  ({1e3 / r:.3f} ms each)")
+    example = Path(__file__).resolve().parent.parent / "examples" / "plan-gpt3-175b.yaml"
+    psc = load_plan_scenario(example)
+    spec = psc.plan.model_copy(update={"min_gpus": 8, "deadline_days": None})  # type: ignore[union-attr]
+    plan(psc, spec.model_copy(update={"max_gpus": 64}), progress=False)  # warm caches (validation band)
+    result = plan(psc, spec, progress=False)
+    rate_cfg = result.configurations_evaluated / result.search_time_s
+    print(f"{'planner (GPT-3 175B, 6 accelerators)':<34} {rate_cfg:>10,.0f} configurations/s "
+          f"({result.configurations_evaluated:,} in {result.search_time_s:.2f} s; OMP threads "
+          f"{os.environ.get('OMP_NUM_THREADS', 'default')})")
+    best = top_plans(psc, result, spec, 1)[0]
+    print(f"top plan: {best['scenario']['hardware']} × {best['scenario']['gpus']}, grid step "
+          f"{best['grid_step_time_s']:.4f} s, `estimator train` step {best['estimate']['step_time_s']:.4f} s")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from estimator.specs.base import Frozen
 from estimator.specs.hardware import HardwareSpec
 from estimator.specs.model import ModelSpec
 from estimator.specs.parallel import ParallelismSpec
+from estimator.specs.plan import PlanSpec
 from estimator.specs.precision import PRECISIONS, PrecisionName, PrecisionPolicy
 from estimator.specs.workload import AssumptionsSpec, EnergySpec, Objective, PricingSpec, TrainingSpec
 
@@ -40,6 +41,7 @@ class Scenario(Frozen):
     pricing: PricingSpec = PricingSpec()
     energy: EnergySpec = EnergySpec()
     assumptions: AssumptionsSpec = AssumptionsSpec()
+    plan: PlanSpec | None = None  # read by `estimator plan`; `estimator train` ignores it
 
     @field_validator("model", mode="before")
     @classmethod

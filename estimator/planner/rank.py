@@ -1,0 +1,56 @@
+"""Ranking plans (by cost, by time, or the cost–time Pareto front) and turning a row back into a scenario."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from estimator.presets import model_presets
+from estimator.specs.plan import Objective
+from estimator.specs.scenario import Scenario
+
+
+def pareto_front(table: pd.DataFrame) -> pd.DataFrame:
+    """Plans no other plan beats on both cost and time, fastest first."""
+    ordered = table.sort_values(["train_days", "cost_usd"], kind="stable")
+    cost = ordered["cost_usd"].to_numpy()
+    best = np.minimum.accumulate(np.concatenate([[np.inf], cost[:-1]]))
+    return ordered[cost < best]
+
+
+def rank(table: pd.DataFrame, objective: Objective, top: int) -> pd.DataFrame:
+    """The top `top` plans for the objective (ties broken by the other metric, then fewer GPUs)."""
+    if table.empty:
+        return table
+    if objective == "pareto":
+        return pareto_front(table).head(top)
+    keys = ["cost_usd", "train_days", "gpus"] if objective == "cost" else ["train_days", "cost_usd", "gpus"]
+    return table.sort_values(keys, kind="stable").head(top)
+
+
+def _model_ref(sc: Scenario) -> Any:
+    preset = model_presets().get(sc.model.name)
+    return sc.model.name if preset == sc.model else sc.model.model_dump(mode="json")
+
+
+def plan_scenario(sc: Scenario, row: pd.Series, index: int) -> dict[str, Any]:
+    """A complete scenario mapping for one plan, loadable by `estimator train`."""
+    training = sc.training.model_dump(mode="json", exclude_none=True)
+    training["global_batch"] = int(row["global_batch"])
+    return {
+        "name": f"{sc.name}: plan {index}",
+        "model": _model_ref(sc),
+        "hardware": str(row["hardware"]),
+        "gpus": int(row["gpus"]),
+        "parallelism": {"tp": int(row["tp"]), "pp": int(row["pp"]), "cp": int(row["cp"]), "ep": int(row["ep"]),
+                        "sequence_parallel": bool(row["sequence_parallel"]), "virtual_stages": int(row["virtual_stages"]),
+                        "zero_stage": int(row["zero"]), "micro_batch": int(row["micro_batch"]),
+                        "recompute": str(row["recompute"])},
+        "precision": str(row["precision"]),
+        "training": training,
+        "pricing": sc.pricing.model_dump(mode="json", exclude_none=True),
+        "energy": sc.energy.model_dump(mode="json"),
+        "assumptions": sc.assumptions.model_dump(mode="json"),
+    }

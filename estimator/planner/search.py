@@ -1,0 +1,170 @@
+"""Evaluate the grid with the estimator's own formulas (as numpy columns), apply the constraints, rank.
+
+Everything per row comes from `memory.memory_per_gpu` and `step_time.step_time` called on `Columns`
+arrays: the very functions `estimator train` calls with scalars.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from estimator.columns import Columns
+from estimator.cost import co2_kg, energy_kwh, gpu_hours
+from estimator.flops import forward_flops, step_flops
+from estimator.memory import memory_per_gpu
+from estimator.planner.plausibility import mfu_cap
+from estimator.planner.space import DIMS, REASONS, build_grid, dimension_values, structural_reasons
+from estimator.profiles import load_hardware
+from estimator.specs.plan import PlanSpec
+from estimator.specs.precision import PRECISIONS
+from estimator.specs.scenario import Scenario
+from estimator.step_time import step_time
+from estimator.training_shape import sequence_shape
+from estimator.units import SECONDS_PER_DAY
+
+RECOMPUTE_NAMES = ("none", "selective", "full")
+
+
+@dataclass(frozen=True)
+class RejectedChunk:
+    """The rows of one (hardware, precision) chunk, compactly: the grid's axes and a reason code per row."""
+
+    hardware: str
+    precision: str
+    values: dict[str, list[int]]
+    reason: np.ndarray  # int8 index into REASONS, one per grid row (C order over DIMS)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The plans that satisfy every rule (a DataFrame with their metrics) and, compactly, every
+    configuration that does not, each with its reason."""
+
+    table: pd.DataFrame
+    configurations_evaluated: int
+    search_time_s: float
+    chunks: tuple[RejectedChunk, ...] = ()
+
+    @property
+    def valid(self) -> pd.DataFrame:
+        return self.table
+
+    def reasons(self) -> pd.Series:
+        """How many configurations each rule rejected ("" counts the valid ones)."""
+        counts = np.zeros(len(REASONS), dtype=np.int64)
+        for chunk in self.chunks:
+            counts += np.bincount(chunk.reason, minlength=len(REASONS))
+        return pd.Series(counts, index=list(REASONS), name="configurations")
+
+    def rejected(self, limit: int = 1000) -> pd.DataFrame:
+        """Up to `limit` rejected configurations as rows with their reason."""
+        rows = []
+        for chunk in self.chunks:
+            idx = np.flatnonzero(chunk.reason != 0)[: max(limit - len(rows), 0)]
+            coords = np.unravel_index(idx, [len(chunk.values[d]) for d in DIMS])
+            for j, i in enumerate(idx):
+                row = {d: chunk.values[d][coords[k][j]] for k, d in enumerate(DIMS)}
+                rows.append({"hardware": chunk.hardware, "precision": chunk.precision, **row,
+                             "reason": REASONS[chunk.reason[i]]})
+        return pd.DataFrame(rows)
+
+
+def _chunk(sc: Scenario, plan: PlanSpec, grid: dict[str, np.ndarray], reason: np.ndarray) -> dict[str, np.ndarray]:
+    """Evaluate the structurally valid rows of one (hardware, precision) chunk."""
+    ok = reason == 0
+    g = {k: v[ok] for k, v in grid.items()}
+    n = len(g["gpus"])
+    out: dict[str, np.ndarray] = {}
+    if n == 0:
+        return out
+    dp = g["gpus"] // (g["tp"] * g["pp"] * g["cp"])
+    cols = Columns(gpus=g["gpus"], tp=g["tp"], pp=g["pp"], cp=g["cp"], ep=g["ep"], dp=dp, micro_batch=g["micro_batch"],
+                   virtual_stages=g["virtual_stages"], micro_batches=g["global_batch"] // (g["micro_batch"] * dp),
+                   global_batch=g["global_batch"], sp=g["sp"], zero=g["zero"], recompute=g["recompute"],
+                   schedule=np.where(g["virtual_stages"] > 1, 1, 0))
+    mem = memory_per_gpu(sc, cols)
+    st = step_time(sc, None, cols)
+    total = np.asarray(st.total, dtype=float)
+    fwd = forward_flops(sc.model, sequence_shape(sc))
+    model_flops = step_flops(fwd, sequences=g["global_batch"], recompute="none").model
+    peak = st.efficiencies.peak_flops_per_s
+    mfu = model_flops / (total * g["gpus"] * peak)
+    tokens_per_step = g["global_batch"] * sc.training.seq_len
+    steps = np.ceil(sc.training.tokens / tokens_per_step - 1e-9)
+    seconds = steps * total
+    hours = gpu_hours(gpus=g["gpus"], seconds=seconds)
+    price = sc.pricing.usd_per_gpu_hour or (sc.hardware.default_price.usd_per_gpu_hour if sc.hardware.default_price else math.nan)
+    kwh = energy_kwh(gpu_hours=hours, board_power_w=sc.hardware.tdp_w, power_fraction=sc.energy.power_fraction_of_tdp,
+                     pue=sc.energy.pue)
+    usable = sc.hardware.memory_bytes * (1 - plan.memory_headroom)
+    sub = np.zeros(n, dtype=np.int8)
+    rules = [(mem.total > usable, 8), (mfu > mfu_cap(sc.hardware), 9)]
+    if plan.deadline_days:
+        rules.append((seconds > plan.deadline_days * SECONDS_PER_DAY, 10))
+    if plan.budget_usd:
+        rules.append((hours * price > plan.budget_usd, 11))
+    for broken, code in reversed(rules):
+        sub[(sub == 0) & broken] = code
+    out = {"step_time_s": total, "train_days": seconds / SECONDS_PER_DAY, "gpu_hours": hours, "cost_usd": hours * price,
+           "usd_per_gpu_hour": np.full(n, price), "mfu": mfu, "memory_per_gpu_bytes": np.asarray(mem.total, dtype=float),
+           "memory_fraction": np.asarray(mem.total, dtype=float) / usable, "energy_kwh": kwh,
+           "co2_kg": co2_kg(energy_kwh=kwh, kg_co2_per_kwh=sc.energy.kg_co2_per_kwh), "dp": dp,
+           **{f"t_{k}": np.asarray(v, dtype=float) * np.ones(n) for k, v in st.as_dict().items()}}
+    full_reason = reason.copy()
+    full_reason[ok] = sub
+    out["_reason"] = full_reason
+    out["_ok"] = ok
+    return out
+
+
+def plan(sc: Scenario, spec: PlanSpec | None = None, progress: bool = True) -> PlanResult:
+    """Search the plan's space around scenario `sc`; every row evaluated, invalid ones with a reason."""
+    spec = spec or sc.plan or PlanSpec()
+    start = time.perf_counter()
+    hardware = [load_hardware(h) for h in spec.hardware] or [sc.hardware]
+    precisions = list(spec.precisions) or [sc.precision]
+    batches = spec.global_batch or (sc.training.global_batch,)
+    frames, kept, evaluated = [], [], 0
+    chunks = [(hw, prec) for hw in hardware for prec in precisions]
+    for i, (hw, prec) in enumerate(chunks):
+        if PRECISIONS[prec].compute_dtype not in [k for k, v in hw.peak_flops_per_s.model_dump().items() if v]:
+            continue
+        template = sc.model_copy(update={"hardware": hw, "precision": prec})
+        values = dimension_values(sc.model, spec, gpus_per_node=hw.gpus_per_node, seq_len=sc.training.seq_len,
+                                  global_batches=batches, flash=sc.training.flash_attention)
+        grid = build_grid(values)
+        reason = structural_reasons(grid, sc.model)
+        res = _chunk(template, spec, grid, reason)
+        evaluated += len(reason)
+        final = res.pop("_reason", reason)
+        ok = res.pop("_ok", np.zeros(len(reason), dtype=bool))
+        kept.append(RejectedChunk(hw.name, prec, values, final))
+        frames.append(_frame(grid, res, ok, final, hw.name, prec))
+        if progress and time.perf_counter() - start > 1.0:
+            sys.stderr.write(f"\r[{i + 1}/{len(chunks)}] {hw.name} {prec}: {evaluated:,} configurations")
+            sys.stderr.flush()
+    if progress and time.perf_counter() - start > 1.0:
+        sys.stderr.write("\n")
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return PlanResult(table, evaluated, time.perf_counter() - start, tuple(kept))
+
+
+def _frame(grid: dict[str, np.ndarray], res: dict[str, np.ndarray], ok: np.ndarray, final: np.ndarray, hw: str,
+           prec: str) -> pd.DataFrame:
+    """The valid rows of a chunk with their metrics (structurally valid rows that later failed a rule
+    are dropped here and kept in the chunk's reason codes)."""
+    keep = final[ok] == 0
+    data: dict[str, Any] = {"hardware": hw, "precision": prec}
+    data.update({d: grid[d][ok][keep] for d in DIMS})
+    data.update({k: v[keep] for k, v in res.items()})
+    frame = pd.DataFrame(data)
+    frame["recompute"] = np.asarray(RECOMPUTE_NAMES)[frame["recompute"].to_numpy()]
+    frame["sequence_parallel"] = frame.pop("sp").astype(bool)
+    return frame

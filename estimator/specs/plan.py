@@ -1,0 +1,48 @@
+"""What a capacity-planning search may vary, and the limits a plan must respect."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+
+from estimator.specs.base import Frozen
+from estimator.specs.parallel import Recompute
+from estimator.specs.precision import PrecisionName
+
+Objective = Literal["cost", "time", "pareto"]
+
+
+class PlanSpec(Frozen):
+    """The planner's search space and constraints. Empty lists mean "the scenario's own value".
+
+    `hardware`: profile names to compare; `max_gpus`/`min_gpus`: the GPU counts tried are node multiples
+    of the form 2^k and 3·2^k between them; `deadline_days` and `budget_usd` drop plans that exceed
+    them; `memory_headroom` keeps that fraction of each GPU's memory free (default 10 %); plans above
+    `near_memory_fraction` of the usable memory are flagged.
+    """
+
+    hardware: tuple[str, ...] = ()
+    max_gpus: PositiveInt = 4096
+    min_gpus: PositiveInt = 1
+    deadline_days: PositiveFloat | None = None
+    budget_usd: PositiveFloat | None = None
+    global_batch: tuple[PositiveInt, ...] = ()
+    precisions: tuple[PrecisionName, ...] = ()
+    recompute: tuple[Recompute, ...] = ("none", "selective", "full")
+    zero_stages: tuple[int, ...] = (0, 1, 2, 3)
+    micro_batches: tuple[PositiveInt, ...] = (1, 2, 4, 8)
+    max_tp: PositiveInt = 8
+    max_cp: PositiveInt = 4
+    max_virtual_stages: PositiveInt = 6
+    memory_headroom: float = Field(default=0.10, ge=0.0, lt=1.0)
+    near_memory_fraction: float = Field(default=0.95, gt=0.0, le=1.0)
+    objective: Objective = "cost"
+
+    @model_validator(mode="after")
+    def _check(self) -> PlanSpec:
+        if self.min_gpus > self.max_gpus:
+            raise ValueError(f"plan.min_gpus ({self.min_gpus}) exceeds plan.max_gpus ({self.max_gpus})")
+        if any(z not in (0, 1, 2, 3) for z in self.zero_stages):
+            raise ValueError(f"plan.zero_stages: {list(self.zero_stages)} must be drawn from 0, 1, 2, 3")
+        return self
