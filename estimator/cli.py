@@ -104,6 +104,41 @@ def _plan(args: argparse.Namespace) -> str:
     return to_csv(result, spec, args.top) if args.format == "csv" else to_table(result, spec, args.top)
 
 
+def _size(args: argparse.Namespace) -> str:
+    from estimator.profiles import load_hardware
+    from estimator.sizing import size
+    from estimator.units import fmt_count, fmt_usd
+
+    hw = load_hardware(args.hardware)
+    price = args.usd_per_gpu_hour or (hw.default_price.usd_per_gpu_hour if hw.default_price else None)
+    peak = hw.peak_flops_per_s.bf16 or hw.peak_flops_per_s.fp16
+    if not peak:
+        raise InputError(f"--hardware: {hw.name} has no 16-bit peak to size against")
+    per_hour = peak * args.mfu * 3600
+    if args.budget_usd is not None:
+        if not price:
+            raise InputError(f"--budget-usd needs a price: {hw.name} has none; give --usd-per-gpu-hour")
+        compute = args.budget_usd / price * per_hour
+    elif args.compute_flops is not None:
+        compute = args.compute_flops
+    else:
+        raise InputError("give --compute-flops or --budget-usd")
+    if not (compute > 0 and compute < 1e32):
+        raise InputError(f"the budget gives {compute:.3g} FLOPs; it must be positive and below 1e32")
+    rows = size(compute_flops=compute, flops_per_gpu_hour=per_hour, usd_per_gpu_hour=price)
+    if args.format == "json":
+        return json.dumps({"compute_flops": compute, "hardware": hw.name, "mfu": args.mfu, "usd_per_gpu_hour": price,
+                           "rows": [r.as_dict() for r in rows]}, indent=2) + "\n"
+    lines = [f"budget: {compute:.3e} FLOPs on {hw.name} at MFU {args.mfu:.0%}"
+             + (f", ${price:.2f}/GPU-hour: {fmt_usd(rows[0].cost_usd or 0)}, {rows[0].gpu_hours:,.0f} GPU-hours" if price else ""),
+             "", f"{'allocation':<58} {'params':>10} {'tokens':>10} {'tok/param':>9} {'loss':>7} {'compute for ref. loss':>22}"]
+    lines += [f"{r.label:<58} {fmt_count(r.params):>10} {fmt_count(r.tokens):>10} {r.tokens_per_param:>9.0f} {r.loss:>7.4f} "
+              f"{r.compute_for_reference_loss:>22.3e}" for r in rows]
+    lines += ["", "loss: Hoffmann et al. 2022 Approach 3, L = 1.69 + 406.4/N^0.34 + 410.7/D^0.28 (nats/token on MassiveText);",
+              "reference loss: the 20-tokens/parameter row's; MFU is an input (default 40 %, typical of published runs)."]
+    return "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estimator", description="Training-cost estimator for Transformer models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--top", type=int, default=10)
     pl.add_argument("--objective", choices=("cost", "time", "pareto"), default=None)
     pl.set_defaults(func=_plan)
+    sz = sub.add_parser("size", help="compute-optimal model size and tokens for a compute or dollar budget")
+    sz.add_argument("--compute-flops", type=float)
+    sz.add_argument("--budget-usd", type=float)
+    sz.add_argument("--hardware", default="h100-sxm-80gb")
+    sz.add_argument("--usd-per-gpu-hour", type=float)
+    sz.add_argument("--mfu", type=float, default=0.40)
+    sz.add_argument("--format", choices=("table", "json"), default="table")
+    sz.set_defaults(func=_size)
     val = sub.add_parser("validate", help="predictions vs the published runs the project ships, with errors")
     val.add_argument("--format", choices=("table", "json"), default="table")
     val.add_argument("--fit", action="store_true",

@@ -203,7 +203,8 @@ class StepFlops:
         return self.model + self.recompute
 
 
-def step_flops(fwd: ForwardFlops, *, sequences: Num, recompute: str, flash: bool = False) -> StepFlops:
+def step_flops(fwd: ForwardFlops, *, sequences: Num, recompute: str, flash: bool = False, frozen_base: bool = False,
+               adapter_flops: Num = 0.0) -> StepFlops:
     """Scale one sample's forward FLOPs to a step; backward = 2 × forward for every matmul.
 
     Recomputation: "full" repeats the forward of every transformer layer (not the logits), as
@@ -211,11 +212,18 @@ def step_flops(fwd: ForwardFlops, *, sequences: Num, recompute: str, flash: bool
     ·V; Korthikanti et al. 2022 Sec. 5). FlashAttention's backward recomputes QKᵀ from the saved Q and K
     (Dao et al. 2022, Alg. 4; torch.utils.flop_counter counts it too), which adds the score matmul
     whatever the policy; with FlashAttention there is no s×s tensor for "selective" to drop, so it
-    adds nothing more.
+    adds nothing more. With a frozen base (LoRA, QLoRA) the weight matmuls need only their input
+    gradient in backward (1× forward, no weight gradient), the attention core still 2×, and the
+    `adapter_flops` (forward FLOPs of the adapters per sample) train in full.
     """
     if flash:
         extra = fwd.attn_scores + (fwd.layers if recompute == "full" else 0.0)
     else:
         extra = {"none": 0.0, "selective": fwd.attention_core, "full": fwd.layers}[recompute]
-    return StepFlops(forward=sequences * fwd.matmul, backward=2 * sequences * fwd.matmul,
+    if frozen_base:
+        backward = sequences * (fwd.matmul + fwd.attention_core + 2 * adapter_flops)
+        extra = extra + (adapter_flops if recompute == "full" else 0.0)
+    else:
+        backward = 2 * sequences * fwd.matmul
+    return StepFlops(forward=sequences * (fwd.matmul + adapter_flops), backward=backward,
                      recompute=sequences * extra, norms=sequences * fwd.norms)

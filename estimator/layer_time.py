@@ -14,9 +14,12 @@ from typing import Any
 import numpy as np
 
 from estimator.comms import collective_time_s, intra_node
+from estimator.finetune import DEQUANT_BYTES_PER_PARAM, adapted_matrices
 from estimator.flops import attention_matmul_flops, linear_flops
+from estimator.params import layer_params
 from estimator.roofline import Efficiencies
 from estimator.specs.model import ModelSpec
+from estimator.specs.workload import FinetuneSpec
 
 Num = Any
 
@@ -125,9 +128,30 @@ def _elementwise_bytes(model: ModelSpec, lay: Layout, tokens: Num, act_bytes: Nu
     return norms * per_norm + adds + act + rope
 
 
+def _finetune_s(model: ModelSpec, lay: Layout, eff: Efficiencies, ft: FinetuneSpec, tokens: Num,
+                act_bytes: Num, cross: bool) -> tuple[Num, Num]:
+    """(adapter GEMM seconds, QLoRA dequantisation seconds) of one layer's forward pass.
+
+    Adapters: x·A (d_in → r) then ·B (r → d_out) per adapted matrix, split over tp like the matrix.
+    QLoRA: each frozen 4-bit weight is read and written back as 16 bits before its matmul.
+    """
+    adapters = 0.0
+    for d_in, d_out, copies in adapted_matrices(model, ft.targets):
+        rows = tokens * ((model.top_k + model.n_shared_experts) / copies if copies > 1 else 1.0)
+        adapters = adapters + copies * (_gemm(eff, rows, d_in, ft.rank, act_bytes) + _gemm(eff, rows, ft.rank, d_out / lay.tp, act_bytes))
+    dequant = 0.0
+    if ft.method == "qlora":
+        dequant = eff.memory_time_s(DEQUANT_BYTES_PER_PARAM * layer_params(model, cross_attention=cross).total / lay.tp)
+    return adapters, dequant
+
+
 def layer_time(model: ModelSpec, lay: Layout, eff: Efficiencies, *, seq_len: Num, causal_fraction: float,
-               flash: bool, act_bytes: Num, cross_kv_len: Num = 0) -> LayerTime:
-    """Forward and backward time of one layer (self-attention, cross-attention when `cross_kv_len`, FFN)."""
+               flash: bool, act_bytes: Num, cross_kv_len: Num = 0, finetune: FinetuneSpec | None = None) -> LayerTime:
+    """Forward and backward time of one layer (self-attention, cross-attention when `cross_kv_len`, FFN).
+
+    With a frozen base (LoRA, QLoRA) the weight GEMMs compute only input gradients in backward (1× their
+    forward), the adapters train in full, and QLoRA dequantises every weight in each pass.
+    """
     m, b = model, lay.micro_batch
     q_len = seq_len / lay.cp
     tokens = b * q_len
@@ -152,10 +176,14 @@ def layer_time(model: ModelSpec, lay: Layout, eff: Efficiencies, *, seq_len: Num
                             act_bytes=act_bytes)
         att_f, att_b, norms = att_f + cf, att_b + cb, 3
     elem = eff.memory_time_s(_elementwise_bytes(m, lay, tokens, act_bytes, norms))
+    gemm_bwd = 2 * gemm
+    if finetune is not None and finetune.frozen_base:
+        adapters, dequant = _finetune_s(m, lay, eff, finetune, tokens, act_bytes, bool(cross_kv_len))
+        gemm, gemm_bwd, elem = gemm + adapters, gemm + 2 * adapters, elem + dequant
     return LayerTime(gemm_fwd=gemm, attention_fwd=att_f, elementwise_fwd=elem,
                      tp_comm_fwd=_tp_comm(m, lay, eff, tokens, act_bytes, 3 if cross_kv_len else 2),
                      cp_comm_fwd=_cp_comm(m, lay, eff, tokens, act_bytes, att_f), ep_comm_fwd=_ep_comm(m, lay, eff, tokens, act_bytes),
-                     gemm_bwd=2 * gemm, attention_bwd=att_b, elementwise_bwd=2 * elem,
+                     gemm_bwd=gemm_bwd, attention_bwd=att_b, elementwise_bwd=2 * elem,
                      tp_comm_bwd=_tp_comm(m, lay, eff, tokens, act_bytes, 3 if cross_kv_len else 2),
                      cp_comm_bwd=_cp_comm(m, lay, eff, tokens, act_bytes, att_b, grads=True),
                      ep_comm_bwd=_ep_comm(m, lay, eff, tokens, act_bytes))

@@ -16,6 +16,7 @@ import numpy as np
 
 from estimator.activations import ActShape, inflight_chunks, layer_activation_terms, stored_layer_bytes
 from estimator.columns import Columns
+from estimator.finetune import NF4_BYTES_PER_PARAM, layer_lora_params
 from estimator.params import layer_params, output_head_params
 from estimator.specs.precision import OPTIMIZERS, optimizer_bytes_per_param
 from estimator.specs.scenario import Scenario
@@ -113,12 +114,31 @@ class MemoryBreakdown:
                 "activations": float(self.activations), "other": float(self.other), "total": float(self.total)}
 
 
+def trainable_params(sc: Scenario, c: Columns, sp_: StageParams) -> Num:
+    """Parameters with gradients and optimizer states on one GPU: all of them, or only the adapters of a
+    frozen base (LoRA/QLoRA; adapters split over tp like the matrices they adapt)."""
+    ft = sc.finetune
+    if ft is None or not ft.frozen_base:
+        return sp_.total
+    return sp_.layers * layer_lora_params(sc.model, ft) / c.tp
+
+
 def _model_states(sc: Scenario, c: Columns, sp_: StageParams) -> tuple[Num, Num, Num]:
-    """ZeRO shards dense parameters over dp·cp ranks and expert parameters over dp·cp/ep ranks."""
+    """ZeRO shards dense parameters over dp·cp ranks and expert parameters over dp·cp/ep ranks. A frozen
+    base keeps its weights only (16-bit, or 4-bit NF4 for QLoRA); its adapters have the full states."""
     prec = sc.precision_policy
     shards = c.dp * c.cp
-    per_param = dict(weight_bytes=prec.weight_bytes, grad_bytes=prec.grad_bytes,
-                     optimizer_bytes=optimizer_bytes_per_param(prec, OPTIMIZERS[sc.training.optimizer]), zero_stage=c.zero)
+    opt_bytes = optimizer_bytes_per_param(prec, OPTIMIZERS[sc.training.optimizer])
+    ft = sc.finetune
+    if ft is not None and ft.frozen_base:
+        base_bytes = NF4_BYTES_PER_PARAM if ft.method == "qlora" else prec.weight_bytes
+        adapters = trainable_params(sc, c, sp_)
+        w, g, o = zero_model_state_bytes(params=adapters, weight_bytes=prec.weight_bytes, grad_bytes=prec.grad_bytes,
+                                         optimizer_bytes=opt_bytes, zero_stage=c.zero, dp=shards)
+        base = base_bytes * (sharded(total=sp_.dense, shards=shards, active=np.asarray(c.zero) >= 3)
+                             + sharded(total=sp_.experts, shards=np.maximum(shards // c.ep, 1), active=np.asarray(c.zero) >= 3))
+        return base + w, g, o
+    per_param = dict(weight_bytes=prec.weight_bytes, grad_bytes=prec.grad_bytes, optimizer_bytes=opt_bytes, zero_stage=c.zero)
     dense = zero_model_state_bytes(params=sp_.dense, dp=shards, **per_param)
     experts = zero_model_state_bytes(params=sp_.experts, dp=np.maximum(shards // c.ep, 1), **per_param)
     return dense[0] + experts[0], dense[1] + experts[1], dense[2] + experts[2]
@@ -184,8 +204,10 @@ def memory_per_gpu(sc: Scenario, c: Columns | None = None) -> MemoryBreakdown:
         sp_ = stage_params(sc, c, rank)
         weights, grads, opt = _model_states(sc, c, sp_)
         acts, terms = _stage_activations(sc, c, rank, sp_)
-        other = sc.assumptions.framework_overhead_bytes + (np.asarray(c.zero) == 3) * (
-            2 * prec.weight_bytes * layer_params(sc.model, cross_attention=sc.model.n_decoder_layers > 0).total / c.tp)
+        layer_total = layer_params(sc.model, cross_attention=sc.model.n_decoder_layers > 0).total / c.tp
+        other = sc.assumptions.framework_overhead_bytes + (np.asarray(c.zero) == 3) * 2 * prec.weight_bytes * layer_total
+        if sc.finetune is not None and sc.finetune.method == "qlora":  # one layer dequantised to 16 bits at a time
+            other = other + prec.weight_bytes * layer_total
         stages.append((weights, grads, opt, acts, other, sp_.total, terms))
     first, last = stages
     last_worse = sum(last[:5]) > sum(first[:5])

@@ -15,7 +15,7 @@ from estimator.columns import Columns
 from estimator.comms import collective_time_s, intra_node
 from estimator.flops import linear_flops
 from estimator.layer_time import Layout, layer_time
-from estimator.memory import stage_params
+from estimator.memory import stage_params, trainable_params
 from estimator.roofline import Efficiencies, resolve_efficiencies
 from estimator.schedule import pipeline_p2p_count, pipeline_time_s
 from estimator.specs.precision import OPTIMIZERS, optimizer_bytes_per_param
@@ -63,10 +63,12 @@ def _stage(sc: Scenario, c: Columns, eff: Efficiencies, lay: Layout, rank: Num) 
     frac = 0.5 if (flash and m.architecture == "decoder") else 1.0  # a fused causal kernel skips masked blocks
     sp_ = stage_params(sc, c, rank)
     layers = [(sp_.layers - sp_.decoder_layers,
-               layer_time(m, lay, eff, seq_len=shape.encoder_tokens, causal_fraction=frac, flash=flash, act_bytes=act))]
+               layer_time(m, lay, eff, seq_len=shape.encoder_tokens, causal_fraction=frac, flash=flash, act_bytes=act,
+                          finetune=sc.finetune))]
     if m.n_decoder_layers:
         layers.append((sp_.decoder_layers, layer_time(m, lay, eff, seq_len=shape.decoder_tokens, causal_fraction=frac,
-                                                      flash=flash, act_bytes=act, cross_kv_len=shape.encoder_tokens)))
+                                                      flash=flash, act_bytes=act, cross_kv_len=shape.encoder_tokens,
+                                                      finetune=sc.finetune)))
     parts: dict[str, Num] = dict.fromkeys(("compute", "recompute", "tp_comm", "cp_comm", "ep_comm"), 0.0)
     rc = np.asarray(c.recompute)
     for count, lt in layers:
@@ -103,8 +105,8 @@ def _pp_comm_s(sc: Scenario, c: Columns, eff: Efficiencies) -> Num:
     return (c.pp > 1) * pipeline_p2p_count(virtual_stages=c.virtual_stages) * one
 
 
-def _dp_and_optimizer_s(sc: Scenario, c: Columns, eff: Efficiencies, params: Num, last_backward_s: Num,
-                        compute_per_mb: Num) -> tuple[Num, Num]:
+def _dp_and_optimizer_s(sc: Scenario, c: Columns, eff: Efficiencies, params: Num, trainable: Num,
+                        last_backward_s: Num, compute_per_mb: Num) -> tuple[Num, Num]:
     """(exposed gradient/parameter sync, optimizer step) seconds.
 
     ZeRO-0: all-reduce of the gradients; ZeRO-1/2: reduce-scatter of gradients and all-gather of the
@@ -112,12 +114,13 @@ def _dp_and_optimizer_s(sc: Scenario, c: Columns, eff: Efficiencies, params: Num
     backward of every micro-batch, prefetched behind its compute (1.5× the volume, Rajbhandari et al.
     2020 Sec. 7). The gradient reduction hides behind the last micro-batch's backward when
     `overlap_grad_reduce` is on. The optimizer step is memory-bound: it reads gradients, reads and
-    writes master weights and states, and writes the 16-bit weights.
+    writes master weights and states, and writes the 16-bit weights. Only `trainable` parameters (the
+    adapters of a frozen base) have gradients to reduce and states to update.
     """
     prec, a = sc.precision_policy, sc.assumptions
     n = c.dp * c.cp
     alpha, beta = _link(eff, intra_node(stride=c.tp, size=n, gpus_per_node=sc.hardware.gpus_per_node))
-    grads = params * (4 if a.fp32_grad_reduce else prec.grad_bytes)
+    grads = trainable * (4 if a.fp32_grad_reduce else prec.grad_bytes)
     weights = params * prec.weight_bytes
     zero = np.asarray(c.zero)
 
@@ -127,9 +130,9 @@ def _dp_and_optimizer_s(sc: Scenario, c: Columns, eff: Efficiencies, params: Num
 
     sync: Num = np.where(zero == 0, coll("all_reduce", grads), coll("reduce_scatter", grads))
     exposed = np.maximum(0.0, sync - (last_backward_s if a.overlap_grad_reduce else 0.0))
-    exposed = exposed + ((zero >= 1) & (zero < 3)) * coll("all_gather", weights)
+    exposed = exposed + ((zero >= 1) & (zero < 3)) * coll("all_gather", trainable * prec.weight_bytes)
     exposed = exposed + (zero == 3) * c.micro_batches * np.maximum(0.0, 2 * coll("all_gather", weights) - compute_per_mb)
-    shard = params / np.where(zero >= 1, n, 1)
+    shard = trainable / np.where(zero >= 1, n, 1)
     opt_bytes = shard * (prec.grad_bytes + 2 * optimizer_bytes_per_param(prec, OPTIMIZERS[sc.training.optimizer])
                          + prec.weight_bytes)
     return exposed, eff.memory_time_s(opt_bytes)
@@ -150,8 +153,10 @@ def step_time(sc: Scenario, efficiencies: Efficiencies | None = None, columns: C
     t_mean = np.where(c.pp > 1, (t_first + t_last) / 2, t_first)
     m = c.micro_batches
     pipe = pipeline_time_s(stage_max_s=t_max, stage_mean_s=t_mean, micro_batches=m, pp=c.pp, virtual_stages=c.virtual_stages)
-    params = np.maximum(stage_params(sc, c, 0).total, stage_params(sc, c, c.pp - 1).total)
-    dp_exposed, optimizer = _dp_and_optimizer_s(sc, c, eff, params, worst["compute"] * 2 / 3, worst["compute"])
+    stages = [stage_params(sc, c, r) for r in (0, c.pp - 1)]
+    params = np.maximum(stages[0].total, stages[1].total)
+    trainable = np.maximum(*(trainable_params(sc, c, sp_) for sp_ in stages))
+    dp_exposed, optimizer = _dp_and_optimizer_s(sc, c, eff, params, trainable, worst["compute"] * 2 / 3, worst["compute"])
     out = {"compute": m * worst["compute"], "recompute": m * worst["recompute"], "tp_comm": m * worst["tp_comm"],
            "cp_comm": m * worst["cp_comm"], "ep_comm": m * worst["ep_comm"], "pp_comm": m * pp_one,
            "bubble": pipe - m * t_max, "dp_comm": dp_exposed, "optimizer": optimizer}

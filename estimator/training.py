@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from estimator.cost import co2_kg, cost_usd, energy_kwh, gpu_hours, steps_for_tokens
+from estimator.finetune import layer_lora_flops
 from estimator.flops import forward_flops, step_flops, training_flops_6nd
 from estimator.memory import memory_per_gpu
 from estimator.params import count_params
@@ -55,6 +56,8 @@ def _assumptions(sc: Scenario, price_info: dict[str, Any], st: StepTime, range_n
         "flash_attention": t.flash_attention,
         "overlap_grad_reduce": a.overlap_grad_reduce,
         "dropout": sc.model.dropout,
+        "finetune": (sc.finetune.model_dump(mode="json") | {"note": "activation memory as for full training (an upper "
+                     "bound: frozen matmuls without adapters need not keep their inputs)"}) if sc.finetune else None,
         "framework_overhead_bytes": a.framework_overhead_bytes,
         "memory_notes": "activations per Korthikanti et al. 2022 Table 2 generalised (1-byte dropout masks); "
                         "worst pipeline stage reported",
@@ -69,14 +72,19 @@ def estimate_training(sc: Scenario) -> TrainingEstimate:
     """Estimate parameters, FLOPs, memory, time, cost and energy of training `sc`."""
     m, p, t = sc.model, sc.parallelism, sc.training
     params = count_params(m)
-    fwd = forward_flops(m, sequence_shape(sc))
-    flops = step_flops(fwd, sequences=t.global_batch, recompute=p.recompute, flash=t.flash_attention)
+    shape = sequence_shape(sc)
+    fwd = forward_flops(m, shape)
+    ft = sc.finetune
+    adapters = (layer_lora_flops(m, ft, shape.encoder_tokens) * m.n_layers
+                + layer_lora_flops(m, ft, shape.decoder_tokens) * m.n_decoder_layers) if ft and ft.frozen_base else 0.0
+    flops = step_flops(fwd, sequences=t.global_batch, recompute=p.recompute, flash=t.flash_attention,
+                       frozen_base=bool(ft and ft.frozen_base), adapter_flops=adapters)
     st = step_time(sc)
     step_s = float(st.total)
     fast_s, slow_s, range_note = step_time_range(step_s, sc.hardware.name)
     peak = st.efficiencies.peak_flops_per_s
     tokens_per_step = float(t.global_batch * t.seq_len)
-    steps = steps_for_tokens(tokens=t.tokens, tokens_per_step=tokens_per_step)
+    steps = steps_for_tokens(tokens=sc.tokens, tokens_per_step=tokens_per_step)
     train_s = steps * step_s
     hours = gpu_hours(gpus=sc.gpus, seconds=train_s)
     hours_range = (gpu_hours(gpus=sc.gpus, seconds=steps * fast_s), gpu_hours(gpus=sc.gpus, seconds=steps * slow_s))

@@ -17,6 +17,7 @@ import pandas as pd
 
 from estimator.columns import Columns
 from estimator.cost import co2_kg, energy_kwh, gpu_hours
+from estimator.finetune import layer_lora_flops
 from estimator.flops import forward_flops, step_flops
 from estimator.memory import memory_per_gpu
 from estimator.planner.plausibility import mfu_cap
@@ -65,7 +66,7 @@ class PlanResult:
 
     def rejected(self, limit: int = 1000) -> pd.DataFrame:
         """Up to `limit` rejected configurations as rows with their reason."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         for chunk in self.chunks:
             idx = np.flatnonzero(chunk.reason != 0)[: max(limit - len(rows), 0)]
             coords = np.unravel_index(idx, [len(chunk.values[d]) for d in DIMS])
@@ -93,11 +94,15 @@ def _chunk(sc: Scenario, plan: PlanSpec, grid: dict[str, np.ndarray], reason: np
     st = step_time(sc, None, cols)
     total = np.asarray(st.total, dtype=float)
     fwd = forward_flops(sc.model, sequence_shape(sc))
-    model_flops = step_flops(fwd, sequences=g["global_batch"], recompute="none").model
+    ft = sc.finetune
+    adapters = (layer_lora_flops(sc.model, ft, sequence_shape(sc).encoder_tokens) * sc.model.total_layers
+                if ft and ft.frozen_base else 0.0)
+    model_flops = step_flops(fwd, sequences=g["global_batch"], recompute="none", frozen_base=bool(ft and ft.frozen_base),
+                             adapter_flops=adapters).model
     peak = st.efficiencies.peak_flops_per_s
     mfu = model_flops / (total * g["gpus"] * peak)
     tokens_per_step = g["global_batch"] * sc.training.seq_len
-    steps = np.ceil(sc.training.tokens / tokens_per_step - 1e-9)
+    steps = np.ceil(sc.tokens / tokens_per_step - 1e-9)
     seconds = steps * total
     hours = gpu_hours(gpus=g["gpus"], seconds=seconds)
     price = sc.pricing.usd_per_gpu_hour or (sc.hardware.default_price.usd_per_gpu_hour if sc.hardware.default_price else math.nan)

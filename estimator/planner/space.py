@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from estimator.specs.model import ModelSpec
@@ -94,12 +92,3 @@ def structural_reasons(grid: dict[str, np.ndarray], model: ModelSpec) -> np.ndar
 
 def grid_size(values: dict[str, list[int]]) -> int:
     return int(np.prod([len(values[d]) for d in DIMS]))
-
-
-def sample_rows(grid: dict[str, np.ndarray], mask: np.ndarray, k: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Up to k valid rows as plain dicts (for tests that hold the grid to the scalar path)."""
-    idx = np.flatnonzero(mask)
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(idx, size=min(k, len(idx)), replace=False) if len(idx) else []
-    return [{d: int(grid[d][i]) for d in DIMS} | {"row": int(i)} for i in pick]
-

@@ -13,7 +13,14 @@ from estimator.specs.model import ModelSpec
 from estimator.specs.parallel import ParallelismSpec
 from estimator.specs.plan import PlanSpec
 from estimator.specs.precision import PRECISIONS, PrecisionName, PrecisionPolicy
-from estimator.specs.workload import AssumptionsSpec, EnergySpec, Objective, PricingSpec, TrainingSpec
+from estimator.specs.workload import (
+    AssumptionsSpec,
+    EnergySpec,
+    FinetuneSpec,
+    Objective,
+    PricingSpec,
+    TrainingSpec,
+)
 
 _OBJECTIVES: dict[str, tuple[Objective, ...]] = {
     "decoder": ("causal-lm",),
@@ -42,6 +49,7 @@ class Scenario(Frozen):
     energy: EnergySpec = EnergySpec()
     assumptions: AssumptionsSpec = AssumptionsSpec()
     plan: PlanSpec | None = None  # read by `estimator plan`; `estimator train` ignores it
+    finetune: FinetuneSpec | None = None
 
     @field_validator("model", mode="before")
     @classmethod
@@ -94,6 +102,8 @@ class Scenario(Frozen):
             (t.objective is None or t.objective in _OBJECTIVES[m.architecture],
              f"training.objective: {t.objective!r} does not fit a {m.architecture} model; "
              f"use one of {', '.join(_OBJECTIVES[m.architecture])}"),
+            (t.tokens is not None or self.finetune is not None,
+             "training.tokens: required (the tokens to train on), unless a finetune block gives dataset_tokens"),
             (t.objective != "mlm-nsp" or m.nsp_head,
              "training.objective: mlm-nsp needs a model with nsp_head: true (next-sentence prediction head)"),
             (t.decoder_seq_len is None or m.architecture == "encoder-decoder",
@@ -129,6 +139,13 @@ class Scenario(Frozen):
     def micro_batches(self) -> int:
         """Micro-batches per step per pipeline: m = global_batch / (micro_batch·dp)."""
         return self.training.global_batch // (self.parallelism.micro_batch * self.dp)
+
+    @property
+    def tokens(self) -> float:
+        """Tokens to process: the fine-tuning data × epochs, else training.tokens."""
+        if self.finetune is not None:
+            return self.finetune.tokens
+        return float(self.training.tokens or 0.0)
 
     @property
     def precision_policy(self) -> PrecisionPolicy:

@@ -22,7 +22,7 @@ class TrainingSpec(Frozen):
     2022 Eq. 7), "half" only the causal triangle (newer Megatron-LM). It changes FLOP counts, not time.
     """
 
-    tokens: PositiveFloat
+    tokens: PositiveFloat | None = None
     global_batch: PositiveInt
     seq_len: PositiveInt
     objective: Objective | None = None
@@ -34,6 +34,31 @@ class TrainingSpec(Frozen):
     optimizer: OptimizerName = "adamw"
     flash_attention: bool = True
     causal_attention_flops: AttentionFlops = "full"
+
+
+class FinetuneSpec(Frozen):
+    """Fine-tuning instead of pre-training: which weights train and on how much data.
+
+    full: every weight trains (as pre-training). lora (Hu et al. 2021): the base is frozen in the
+    scenario's 16-bit weights and rank-`rank` adapters A·B train on `targets` (Q and V, as the LoRA
+    paper; all four attention projections; or every linear layer). qlora (Dettmers et al. 2023): the frozen base is stored in 4-bit NF4 with
+    double-quantised block constants (0.127 bits per parameter, Sec. 3), dequantised to 16 bits for each
+    matmul. Tokens processed = dataset_tokens × epochs.
+    """
+
+    method: Literal["full", "lora", "qlora"] = "lora"
+    rank: PositiveInt = 16
+    targets: Literal["qv", "attention", "all-linear"] = "all-linear"
+    dataset_tokens: PositiveFloat
+    epochs: PositiveFloat = 1.0
+
+    @property
+    def frozen_base(self) -> bool:
+        return self.method != "full"
+
+    @property
+    def tokens(self) -> float:
+        return self.dataset_tokens * self.epochs
 
 
 class PricingSpec(Frozen):

@@ -1,0 +1,55 @@
+"""Fine-tuning: LoRA adapter parameters and FLOPs, and the frozen base's storage.
+
+Ref: Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models" (a rank-r update B·A of each
+adapted d_in×d_out weight: r·(d_in + d_out) parameters, two extra thin matmuls); Dettmers et al. 2023,
+"QLoRA" (4-bit NormalFloat base, block size 64, double quantisation of the block constants: 0.127 bits
+per parameter, Sec. 3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from estimator.flops import linear_flops
+from estimator.specs.model import ModelSpec
+from estimator.specs.workload import FinetuneSpec
+
+Num = Any
+NF4_BYTES_PER_PARAM = 0.5 + 0.127 / 8  # 4-bit weights + double-quantised constants (QLoRA Sec. 3)
+DEQUANT_BYTES_PER_PARAM = NF4_BYTES_PER_PARAM + 2.0  # read the 4-bit weight, write its 16-bit copy
+
+
+def lora_params(*, d_in: Num, d_out: Num, rank: Num) -> Num:
+    """r·(d_in + d_out): the A (d_in×r) and B (r×d_out) factors of one adapted matrix (Hu et al. 2021)."""
+    return rank * (d_in + d_out)
+
+
+def adapted_matrices(model: ModelSpec, targets: str) -> list[tuple[int, int, int]]:
+    """(d_in, d_out, copies) of each adapted matrix in one layer (copies: experts of an MoE FFN)."""
+    m = model
+    q, kv = m.n_heads * m.d_head, m.n_kv_heads * m.d_head
+    if targets == "qv":
+        return [(m.d_model, q, 1), (m.d_model, kv, 1)]
+    out = [(m.d_model, q, 1), (m.d_model, kv, 1), (m.d_model, kv, 1), (q, m.d_model, 1)]
+    if targets == "all-linear":
+        d_ff = m.d_ff_expert if m.is_moe else m.d_ff
+        experts = (m.n_experts + m.n_shared_experts) if m.is_moe else 1
+        out += [(m.d_model, d_ff, experts)] * (2 if m.gated_ffn else 1) + [(d_ff, m.d_model, experts)]
+    return out
+
+
+def layer_lora_params(model: ModelSpec, ft: FinetuneSpec) -> float:
+    """Trainable adapter parameters of one layer (cross-attention layers adapt their extra projections too)."""
+    return float(sum(c * lora_params(d_in=i, d_out=o, rank=ft.rank) for i, o, c in adapted_matrices(model, ft.targets)))
+
+
+def layer_lora_flops(model: ModelSpec, ft: FinetuneSpec, tokens: Num) -> Num:
+    """Forward FLOPs of the adapters of one layer: x·A then (x·A)·B for each adapted matrix; MoE experts
+    see only their routed tokens (top_k of every token)."""
+    m = model
+    total = 0.0
+    for d_in, d_out, copies in adapted_matrices(m, ft.targets):
+        share = (m.top_k + m.n_shared_experts) / copies if (copies > 1) else 1.0
+        total = total + copies * share * (linear_flops(tokens=tokens, d_in=d_in, d_out=ft.rank)
+                                          + linear_flops(tokens=tokens, d_in=ft.rank, d_out=d_out))
+    return total
