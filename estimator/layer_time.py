@@ -145,13 +145,27 @@ def _finetune_s(model: ModelSpec, lay: Layout, eff: Efficiencies, ft: FinetuneSp
     return adapters, dequant
 
 
-def layer_time(model: ModelSpec, lay: Layout, eff: Efficiencies, *, seq_len: Num, causal_fraction: float,
-               flash: bool, act_bytes: Num, cross_kv_len: Num = 0, finetune: FinetuneSpec | None = None) -> LayerTime:
+@dataclass(frozen=True)
+class LayerJob:
+    """What one layer computes: its sequence length, the counted causal fraction a fused kernel skips,
+    the kernels (flash), the activation width, the encoder length a cross-attention reads, fine-tuning."""
+
+    seq_len: Num
+    causal_fraction: float
+    flash: bool
+    act_bytes: Num
+    cross_kv_len: Num = 0
+    finetune: FinetuneSpec | None = None
+
+
+def layer_time(model: ModelSpec, lay: Layout, eff: Efficiencies, job: LayerJob) -> LayerTime:
     """Forward and backward time of one layer (self-attention, cross-attention when `cross_kv_len`, FFN).
 
     With a frozen base (LoRA, QLoRA) the weight GEMMs compute only input gradients in backward (1× their
     forward), the adapters train in full, and QLoRA dequantises every weight in each pass.
     """
+    seq_len, causal_fraction, flash, act_bytes = job.seq_len, job.causal_fraction, job.flash, job.act_bytes
+    cross_kv_len, finetune = job.cross_kv_len, job.finetune
     m, b = model, lay.micro_batch
     q_len = seq_len / lay.cp
     tokens = b * q_len

@@ -14,7 +14,7 @@ import numpy as np
 from estimator.columns import Columns
 from estimator.comms import collective_time_s, intra_node
 from estimator.flops import linear_flops
-from estimator.layer_time import Layout, layer_time
+from estimator.layer_time import LayerJob, Layout, layer_time
 from estimator.memory import stage_params, trainable_params
 from estimator.roofline import Efficiencies, resolve_efficiencies
 from estimator.schedule import pipeline_p2p_count, pipeline_time_s
@@ -63,12 +63,10 @@ def _stage(sc: Scenario, c: Columns, eff: Efficiencies, lay: Layout, rank: Num) 
     frac = 0.5 if (flash and m.architecture == "decoder") else 1.0  # a fused causal kernel skips masked blocks
     sp_ = stage_params(sc, c, rank)
     layers = [(sp_.layers - sp_.decoder_layers,
-               layer_time(m, lay, eff, seq_len=shape.encoder_tokens, causal_fraction=frac, flash=flash, act_bytes=act,
-                          finetune=sc.finetune))]
+               layer_time(m, lay, eff, LayerJob(shape.encoder_tokens, frac, flash, act, finetune=sc.finetune)))]
     if m.n_decoder_layers:
-        layers.append((sp_.decoder_layers, layer_time(m, lay, eff, seq_len=shape.decoder_tokens, causal_fraction=frac,
-                                                      flash=flash, act_bytes=act, cross_kv_len=shape.encoder_tokens,
-                                                      finetune=sc.finetune)))
+        job = LayerJob(shape.decoder_tokens, frac, flash, act, cross_kv_len=shape.encoder_tokens, finetune=sc.finetune)
+        layers.append((sp_.decoder_layers, layer_time(m, lay, eff, job)))
     parts: dict[str, Num] = dict.fromkeys(("compute", "recompute", "tp_comm", "cp_comm", "ep_comm"), 0.0)
     rc = np.asarray(c.recompute)
     for count, lt in layers:
