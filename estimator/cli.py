@@ -139,6 +139,43 @@ def _size(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _infer(args: argparse.Namespace) -> str:
+    from estimator.render import flat_csv
+    from estimator.scenario_io import load_inference_scenario
+    from estimator.serving import estimate_inference
+    from estimator.units import fmt_bytes, fmt_usd
+
+    sc = load_inference_scenario(args.scenario)
+    est = estimate_inference(sc)
+    doc = est.to_json_dict()
+    if args.format == "json":
+        return json.dumps(doc, indent=2) + "\n"
+    if args.format == "csv":
+        return flat_csv(doc)
+    e = est
+
+    def usd(x: float | None) -> str:
+        return "n/a (no price)" if x is None else fmt_usd(x)
+
+    lines = [f"{e.scenario}: {e.model} on {e.gpus_per_replica} × {e.hardware} per replica", "",
+             f"  batch              {e.batch} requests ({e.sequences_per_step} sequences per decode step); fits up to {e.max_batch}",
+             f"  time to first token {e.ttft_s * 1e3:,.1f} ms",
+             f"  time per token     {e.tpot_s * 1e3:,.2f} ms (HBM floor at batch 1: {e.hbm_floor_tpot_s * 1e3:,.2f} ms)",
+             "                     " + ", ".join(f"{k} {v * 1e3:,.2f} ms" for k, v in e.decode_breakdown_s.items()),
+             f"  throughput         {e.tokens_per_s_per_gpu:,.0f} output tokens/s per GPU",
+             f"  memory per GPU     {fmt_bytes(e.memory_per_gpu_bytes['total'])} ("
+             + ", ".join(f"{k} {fmt_bytes(v)}" for k, v in e.memory_per_gpu_bytes.items() if k != "total")
+             + f"); {'fits' if e.fits_in_memory else 'DOES NOT FIT'}; max context {e.max_context_tokens:,} tokens",
+             f"  deployment         {e.replicas} replica(s), {e.gpus_needed} GPUs, {e.utilisation:.0%} busy"
+             + ("" if e.meets_ttft_target is None else f"; TTFT target {'met' if e.meets_ttft_target else 'MISSED'}, "
+                f"per-token target {'met' if e.meets_tpot_target else 'MISSED'}"),
+             f"  cost               {usd(e.usd_per_million_tokens)} per million tokens (input {usd(e.usd_per_million_input_tokens)}, "
+             f"output {usd(e.usd_per_million_output_tokens)}); {usd(e.monthly_cost_usd)} per month",
+             f"  energy             {e.energy_kwh_per_month:,.0f} kWh per month", "", "assumptions:"]
+    lines += [f"  {k}: {json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in e.assumptions.items()]
+    return "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estimator", description="Training-cost estimator for Transformer models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scenario YAML (default: the embedded GPT-3 175B on 1024 A100-80GB)")
     train.add_argument("--format", choices=("table", "json", "csv"), default="table")
     train.set_defaults(func=_train)
+    inf = sub.add_parser("infer", help="one inference / serving estimate")
+    inf.add_argument("scenario", nargs="?", default=None, help="inference scenario YAML (default: customer-service)")
+    inf.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    inf.set_defaults(func=_infer)
     pl = sub.add_parser("plan", help="ranked configurations that fit (the scenario's `plan` block sets the search)")
     pl.add_argument("scenario", nargs="?", default=None, help="scenario YAML (default: the embedded GPT-3 175B)")
     pl.add_argument("--format", choices=("table", "json", "csv"), default="table")

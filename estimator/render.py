@@ -28,8 +28,13 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
 
 def to_csv(est: TrainingEstimate) -> str:
     """One `key,value` row per leaf of the JSON (nested keys joined with dots); SI units as in the JSON."""
+    return flat_csv(est.to_json_dict())
+
+
+def flat_csv(doc: dict[str, Any]) -> str:
+    """`key,value` rows of a nested JSON document (keys joined with dots, list items with [i])."""
     rows: list[tuple[str, Any]] = []
-    _flatten("", est.to_json_dict(), rows)
+    _flatten("", doc, rows)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["key", "value"])

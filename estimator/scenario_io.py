@@ -9,9 +9,12 @@ from pydantic import ValidationError
 
 from estimator.errors import InputError
 from estimator.profiles import read_yaml
+from estimator.specs.inference import InferenceScenario
 from estimator.specs.scenario import Scenario
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "data" / "scenarios" / "gpt3-175b-a100.yaml"
+SERVING_SCENARIOS = Path(__file__).resolve().parent / "data" / "scenarios"
+DEFAULT_INFERENCE_SCENARIO = SERVING_SCENARIOS / "serving-customer-service.yaml"
 MAX_SCENARIO_BYTES = 1_000_000
 
 
@@ -53,3 +56,17 @@ def load_plan_scenario(path: str | Path | None = None) -> Scenario:
     if isinstance(data, dict):
         data = {**data, "gpus": 1, "parallelism": {}}
     return scenario_from_dict(data, base_dir=p.parent)
+
+
+def load_inference_scenario(path: str | Path | None = None) -> InferenceScenario:
+    """Load an inference (serving) scenario YAML; the default is the customer-service assistant."""
+    p = Path(path) if path is not None else DEFAULT_INFERENCE_SCENARIO
+    if p.exists() and p.stat().st_size > MAX_SCENARIO_BYTES:
+        raise InputError(f"{p}: scenario files are limited to {MAX_SCENARIO_BYTES:,} bytes")
+    data = read_yaml(p)
+    if not isinstance(data, dict):
+        raise InputError("an inference scenario must be a YAML mapping with at least model and hardware")
+    try:
+        return InferenceScenario.model_validate(data, context={"base_dir": str(p.parent)})
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc)) from None

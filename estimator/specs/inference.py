@@ -1,0 +1,160 @@
+"""The serving scenario: model, hardware, a replica's layout, serving precision and quantisation, the
+request shape, and optionally the traffic and latency targets to size a deployment for."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator
+
+from estimator.specs.base import Frozen
+from estimator.specs.hardware import HardwareSpec
+from estimator.specs.model import ModelSpec
+from estimator.specs.workload import EnergySpec, PricingSpec
+
+ServeDtype = Literal["fp32", "fp16", "bf16", "fp8"]
+StoreDtype = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
+# bytes per element as stored; int4 adds one fp16 scale and one fp16 zero point per group of 128
+# weights (GPTQ/AWQ's usual group size): 0.5 + 4/128
+STORE_BYTES: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5 + 4 / 128}
+
+
+class QuantisationSpec(Frozen):
+    """How weights and the KV cache are stored (weight-only formats are dequantised for the matmul)."""
+
+    weights: StoreDtype | None = None  # None: the serving precision
+    kv_cache: StoreDtype | None = None
+
+
+class Distribution(Frozen):
+    """A token-length distribution: its mean, and optionally its 95th percentile (for latency and memory)."""
+
+    mean: PositiveFloat
+    p95: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Distribution:
+        if self.p95 is not None and self.p95 < self.mean:
+            raise ValueError(f"p95 ({self.p95}) must be at least the mean ({self.mean})")
+        return self
+
+    @property
+    def high(self) -> float:
+        return self.p95 if self.p95 is not None else self.mean
+
+
+def _as_distribution(value: Any) -> Any:
+    return {"mean": value} if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+class RequestSpec(Frozen):
+    """One request: prompt and output tokens (numbers or distributions), decoding and the batch."""
+
+    batch: PositiveInt = 1
+    prompt_tokens: Distribution = Distribution(mean=512)
+    output_tokens: Distribution = Distribution(mean=256)
+    decoding: Literal["greedy", "sampling", "beam"] = "greedy"
+    beam_width: PositiveInt = 1
+
+    _dist = field_validator("prompt_tokens", "output_tokens", mode="before")(lambda cls, v: _as_distribution(v))
+
+    @model_validator(mode="after")
+    def _beams(self) -> RequestSpec:
+        if self.beam_width > 1 and self.decoding != "beam":
+            raise ValueError(f"inference.beam_width {self.beam_width} needs decoding: beam")
+        return self
+
+    @property
+    def hypotheses(self) -> int:
+        """Sequences decoded per request: k for beam search (Wu et al. 2016), else 1."""
+        return self.beam_width if self.decoding == "beam" else 1
+
+
+class TrafficSpec(Frozen):
+    """Load to serve and latency to meet. Give requests_per_s or requests_per_day."""
+
+    requests_per_s: PositiveFloat | None = None
+    requests_per_day: PositiveFloat | None = None
+    ttft_target_s: PositiveFloat = 1.0
+    tpot_target_s: PositiveFloat = 0.05
+    max_utilisation: float = Field(default=0.7, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> TrafficSpec:
+        if (self.requests_per_s is None) == (self.requests_per_day is None):
+            raise ValueError("traffic: give exactly one of requests_per_s and requests_per_day")
+        return self
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.requests_per_s if self.requests_per_s is not None else (self.requests_per_day or 0.0) / 86400.0
+
+
+class ServingParallelism(Frozen):
+    """One replica's layout (tensor and pipeline parallel); replicas scale out for traffic."""
+
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+
+
+class InferenceScenario(Frozen):
+    """An inference scenario (DESIGN.md, "An inference scenario file")."""
+
+    name: str = Field(default="serving", max_length=200)
+    model: ModelSpec
+    hardware: HardwareSpec
+    gpus: PositiveInt = 1
+    parallelism: ServingParallelism = ServingParallelism()
+    precision: ServeDtype = "bf16"
+    quantisation: QuantisationSpec = QuantisationSpec()
+    inference: RequestSpec = RequestSpec()
+    traffic: TrafficSpec | None = None
+    pricing: PricingSpec = PricingSpec()
+    energy: EnergySpec = EnergySpec()
+    flash_attention: bool = True
+    memory_utilisation: float = Field(default=0.9, gt=0.0, le=1.0)  # vLLM's gpu_memory_utilization default
+    framework_overhead_bytes: float = Field(default=2.0e9, ge=0.0)
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, value: Any, info: ValidationInfo) -> Any:
+        from estimator.specs.scenario import Scenario
+
+        return Scenario._resolve_model(value, info)
+
+    @field_validator("hardware", mode="before")
+    @classmethod
+    def _hardware(cls, value: Any, info: ValidationInfo) -> Any:
+        from estimator.specs.scenario import Scenario
+
+        return Scenario._resolve_hardware(value, info)
+
+    @model_validator(mode="after")
+    def _cross(self) -> InferenceScenario:
+        m, p = self.model, self.parallelism
+        errors = []
+        if self.gpus != p.tp * p.pp:
+            errors.append(f"gpus: a replica has tp·pp = {p.tp * p.pp} GPUs, not {self.gpus}")
+        if m.n_heads % p.tp or m.n_kv_heads % p.tp:
+            errors.append(f"parallelism.tp: model.n_heads ({m.n_heads}) and n_kv_heads ({m.n_kv_heads}) must be divisible by tp ({p.tp})")
+        if m.total_layers % p.pp:
+            errors.append(f"parallelism.pp: the model's {m.total_layers} layers are not divisible by pp ({p.pp})")
+        if m.architecture == "encoder":
+            errors.append("model: an encoder has no autoregressive decoding to serve")
+        if self.hardware.peak_flops_per_s.get(self.precision) is None:
+            errors.append(f"precision: hardware {self.hardware.name!r} has no {self.precision} peak")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    @property
+    def weight_bytes(self) -> float:
+        return STORE_BYTES[self.quantisation.weights or self.precision]
+
+    @property
+    def kv_bytes(self) -> float:
+        return STORE_BYTES[self.quantisation.kv_cache or self.precision]
+
+    @property
+    def act_bytes(self) -> float:
+        return STORE_BYTES[self.precision]
