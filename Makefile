@@ -1,4 +1,5 @@
 # `make run` and `make test` each set up .venv on a fresh machine (Python >= 3.11, pip).
+# `make run` prints the GPT-3 175B estimate, then serves the dashboard on http://localhost:8501 (Ctrl-C stops it).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,9 +17,10 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/estimator train
+	$(BIN)/estimator dashboard
 
 lint: $(STAMP)
-	$(BIN)/ruff check estimator tests
+	$(BIN)/ruff check estimator tests dashboard scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -176,6 +176,21 @@ def _infer(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _dashboard(args: argparse.Namespace) -> str:
+    import subprocess
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    if not app.exists():
+        raise InputError(f"the dashboard is not installed beside the package (looked for {app})")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--server.address", args.address, "--browser.gatherUsageStats", "false"]
+    if args.headless:
+        cmd += ["--server.headless", "true"]
+    subprocess.run(cmd, check=False)
+    return ""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estimator", description="Training-cost estimator for Transformer models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     sz.add_argument("--mfu", type=float, default=0.40)
     sz.add_argument("--format", choices=("table", "json"), default="table")
     sz.set_defaults(func=_size)
+    dash = sub.add_parser("dashboard", help="start the Streamlit dashboard (GPT-3 175B on 1024 A100-80GB loaded)")
+    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--address", default="localhost")
+    dash.add_argument("--headless", action="store_true", help="do not open a browser")
+    dash.set_defaults(func=_dashboard)
     val = sub.add_parser("validate", help="predictions vs the published runs the project ships, with errors")
     val.add_argument("--format", choices=("table", "json"), default="table")
     val.add_argument("--fit", action="store_true",

@@ -150,3 +150,18 @@ def count_active_read(sc: InferenceScenario) -> float:
 
     c = count_params(sc.model)
     return float(c.active)
+
+
+def latency_vs_batch(sc: InferenceScenario, batches: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)) -> list[dict[str, float]]:
+    """Time per output token and throughput per GPU at each batch that fits (decode at the mean context)."""
+    req = sc.inference
+    ctx = req.prompt_tokens.mean + req.output_tokens.mean / 2
+    limit = max_batch(sc, context=req.prompt_tokens.high + req.output_tokens.high, prompt=req.prompt_tokens.high)
+    eff = efficiencies(sc)
+    rows = []
+    for b in batches:
+        if b > max(limit, 1):
+            break
+        step = decode_step(sc, sequences=b * req.hypotheses, context=ctx, eff=eff).total
+        rows.append({"batch": float(b), "tpot_s": float(step), "tokens_per_s_per_gpu": float(b * req.hypotheses / step / sc.gpus)})
+    return rows

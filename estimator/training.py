@@ -10,6 +10,7 @@ from estimator.flops import forward_flops, step_flops, training_flops_6nd
 from estimator.memory import memory_per_gpu
 from estimator.params import count_params
 from estimator.results import TrainingEstimate
+from estimator.roofline import Efficiencies
 from estimator.specs.precision import OPTIMIZERS
 from estimator.specs.scenario import Scenario
 from estimator.step_time import StepTime, step_time
@@ -68,8 +69,9 @@ def _assumptions(sc: Scenario, price_info: dict[str, Any], st: StepTime, range_n
     }
 
 
-def estimate_training(sc: Scenario) -> TrainingEstimate:
-    """Estimate parameters, FLOPs, memory, time, cost and energy of training `sc`."""
+def estimate_training(sc: Scenario, efficiencies: Efficiencies | None = None) -> TrainingEstimate:
+    """Estimate parameters, FLOPs, memory, time, cost and energy of training `sc` (with the profile's
+    efficiencies, or `efficiencies` to ask "what if the kernels ran faster or slower")."""
     m, p, t = sc.model, sc.parallelism, sc.training
     params = count_params(m)
     shape = sequence_shape(sc)
@@ -79,7 +81,7 @@ def estimate_training(sc: Scenario) -> TrainingEstimate:
                 + layer_lora_flops(m, ft, shape.decoder_tokens) * m.n_decoder_layers) if ft and ft.frozen_base else 0.0
     flops = step_flops(fwd, sequences=t.global_batch, recompute=p.recompute, flash=t.flash_attention,
                        frozen_base=bool(ft and ft.frozen_base), adapter_flops=adapters)
-    st = step_time(sc)
+    st = step_time(sc, efficiencies)
     step_s = float(st.total)
     fast_s, slow_s, range_note = step_time_range(step_s, sc.hardware.name)
     peak = st.efficiencies.peak_flops_per_s

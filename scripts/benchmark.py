@@ -7,9 +7,8 @@ the planner's configurations per second on GPT-3 175B (300B tokens, up to 4096 G
 from __future__ import annotations
 
 import argparse
-import time
-
 import os
+import time
 from pathlib import Path
 
 from estimator.planner import plan

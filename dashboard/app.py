@@ -1,0 +1,39 @@
+"""The estimator's dashboard: `streamlit run dashboard/app.py` (or `estimator dashboard`, or `make run`).
+
+Widgets in, library calls, charts out: no formula lives here. The current page and training scenario are
+in the URL's query parameters, so a link reproduces what is on the screen.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+warnings.filterwarnings("ignore", message=".*torch.jit.*")
+
+import page_hardware  # noqa: E402
+import page_planner  # noqa: E402
+import page_scenarios  # noqa: E402
+import page_serving  # noqa: E402
+import page_training  # noqa: E402
+import page_validation  # noqa: E402
+import streamlit as st  # noqa: E402
+
+PAGES = {"Training": page_training, "Planner": page_planner, "Serving": page_serving, "Hardware": page_hardware,
+         "Validation": page_validation, "Scenarios": page_scenarios}
+
+st.set_page_config(page_title="Transformer training & serving cost estimator", layout="wide")
+requested = st.query_params.get("page", "Training")
+names = list(PAGES)
+if "goto_page" in st.session_state:  # another page asked to open this one (before the radio exists)
+    st.session_state["page_radio"] = st.session_state.pop("goto_page")
+page = st.sidebar.radio("Page", names, index=names.index(requested) if requested in names else 0, key="page_radio")
+st.query_params["page"] = page
+st.sidebar.caption("Every figure has its unit and the assumptions behind it; see the Validation page for how far "
+                   "the model can be trusted.")
+try:
+    PAGES[page].render()
+except Exception as exc:  # a defect, not an input error: say so without a traceback  # noqa: BLE001
+    st.error(f"Something went wrong on this page ({type(exc).__name__}: {exc}). Please report it.")
