@@ -28,6 +28,24 @@ def rate(fn: object, seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
+def dashboard_rerender_s(repeats: int = 5) -> float:
+    """Median wall time of the training page's rerun after the GPU count changes (Streamlit AppTest: the
+    whole script, the estimate, the sweeps and the Plotly figures; not the browser's drawing)."""
+    import statistics
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=120).run()
+    gpus = next(n for n in at.number_input if n.label == "GPUs")
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        gpus.set_value(512 if i % 2 == 0 else 1024).run()
+        times.append(time.perf_counter() - start)
+        gpus = next(n for n in at.number_input if n.label == "GPUs")
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -47,6 +65,8 @@ def main() -> None:
           f"({result.configurations_evaluated:,} in {result.search_time_s:.2f} s; OMP threads "
           f"{os.environ.get('OMP_NUM_THREADS', 'default')})")
     best = top_plans(psc, result, spec, 1)[0]
+    rerender = dashboard_rerender_s()
+    print(f"{'dashboard training page re-render':<34} {rerender * 1e3:>10,.0f} ms after a widget change (AppTest, median of 5)")
     print(f"top plan: {best['scenario']['hardware']} × {best['scenario']['gpus']}, grid step "
           f"{best['grid_step_time_s']:.4f} s, `estimator train` step {best['estimate']['step_time_s']:.4f} s")
 
