@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import charts
 import state
 import streamlit as st
 
+from estimator import figures as charts
 from estimator.errors import InputError
 from estimator.scenario_io import scenario_from_dict
 from estimator.sweeps import hardware_comparison

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import charts
 import state
 import streamlit as st
 
+from estimator import figures as charts
 from estimator.errors import InputError
 from estimator.planner import plan
 from estimator.planner.rank import pareto_front, rank

@@ -12,6 +12,17 @@ from estimator.scenario_io import scenario_from_dict
 from estimator.training import estimate_training
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _html_report(scenario_yaml: str) -> str:
+    """The cost report of the scenario, self-contained HTML (charts interactive, Plotly inlined)."""
+    from estimator.report.content import build_report
+    from estimator.report.document import document
+    from estimator.report.render import to_html
+
+    report = build_report([scenario_from_dict(yaml.safe_load(scenario_yaml))], alternatives=False)
+    return to_html(document(report))
+
+
 def render() -> None:
     st.header("Scenarios: save, compare, download")
     saved: dict[str, dict] = st.session_state.setdefault("saved", {})  # type: ignore[type-arg]
@@ -27,10 +38,12 @@ def render() -> None:
         except InputError as exc:
             st.error(str(exc))
             return
-        c = st.columns(3)
+        c = st.columns(4)
         c[0].download_button("Scenario (YAML)", yaml.safe_dump(current, sort_keys=False), file_name="scenario.yaml")
         c[1].download_button("Estimate (JSON)", to_json(est), file_name="estimate.json")
         c[2].download_button("Estimate (CSV)", to_csv(est), file_name="estimate.csv")
+        c[3].download_button("Report (HTML, offline)", _html_report(yaml.safe_dump(current, sort_keys=False)),
+                             file_name="report.html", mime="text/html")
     if saved:
         rows = []
         for label, data in saved.items():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import charts
 import streamlit as st
 from pydantic import ValidationError
 
+from estimator import figures as charts
 from estimator.errors import InputError
 from estimator.presets import model_presets
 from estimator.profiles import builtin_profiles, read_yaml

@@ -6,10 +6,10 @@ import json
 import time
 from typing import Any
 
-import charts
 import state
 import streamlit as st
 
+from estimator import figures as charts
 from estimator.errors import InputError
 from estimator.hf_config import MAX_CONFIG_BYTES, model_from_hf_dict
 from estimator.presets import model_presets

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import charts
 import pandas as pd
 import streamlit as st
 
+from estimator import figures as charts
 from estimator.validation import summary, validate
 
 

@@ -191,6 +191,19 @@ def _dashboard(args: argparse.Namespace) -> str:
     return ""
 
 
+def _report(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    from estimator.report import FORMATS, build_report, write_report
+
+    out = Path(args.output)
+    if out.suffix.lower() not in FORMATS:
+        raise InputError(f"-o: unknown report format {out.suffix!r}; use {', '.join(FORMATS)}")
+    report = build_report(args.scenarios or [None], alternatives=not args.no_alternatives, title=args.title)
+    path = write_report(report, out)
+    return f"wrote {path} ({path.stat().st_size:,} bytes)\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estimator", description="Training-cost estimator for Transformer models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("scenario", nargs="?", default=None, help="inference scenario YAML (default: customer-service)")
     inf.add_argument("--format", choices=("table", "json", "csv"), default="table")
     inf.set_defaults(func=_infer)
+    rep = sub.add_parser("report", help="a cost report (HTML, Markdown, PDF, JSON or CSV by the file extension)")
+    rep.add_argument("scenarios", nargs="*", help="training and/or serving scenario YAMLs (several: a comparison)")
+    rep.add_argument("-o", "--output", required=True, help="FILE.html, FILE.md, FILE.pdf, FILE.json or FILE.csv")
+    rep.add_argument("--title", default=None)
+    rep.add_argument("--no-alternatives", action="store_true", help="skip the planner's alternatives (faster)")
+    rep.set_defaults(func=_report)
     pl = sub.add_parser("plan", help="ranked configurations that fit (the scenario's `plan` block sets the search)")
     pl.add_argument("scenario", nargs="?", default=None, help="scenario YAML (default: the embedded GPT-3 175B)")
     pl.add_argument("--format", choices=("table", "json", "csv"), default="table")

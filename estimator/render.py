@@ -15,13 +15,13 @@ def to_json(est: TrainingEstimate) -> str:
     return json.dumps(est.to_json_dict(), indent=2)
 
 
-def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
+def flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            _flatten(f"{prefix}[{i}]", v, out)
+            flatten(f"{prefix}[{i}]", v, out)
     else:
         out.append((prefix, value))
 
@@ -34,7 +34,7 @@ def to_csv(est: TrainingEstimate) -> str:
 def flat_csv(doc: dict[str, Any]) -> str:
     """`key,value` rows of a nested JSON document (keys joined with dots, list items with [i])."""
     rows: list[tuple[str, Any]] = []
-    _flatten("", doc, rows)
+    flatten("", doc, rows)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["key", "value"])

@@ -85,4 +85,4 @@ def test_scenarios_save_and_compare() -> None:
     at.sidebar.radio[0].set_value("Scenarios").run()
     at.button(key="save").click().run()
     assert not at.exception and at.dataframe
-    assert len(at.get("download_button")) == 3
+    assert len(at.get("download_button")) == 4

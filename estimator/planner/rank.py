@@ -50,7 +50,7 @@ def plan_scenario(sc: Scenario, row: pd.Series, index: int) -> dict[str, Any]:
                         "recompute": str(row["recompute"])},
         "precision": str(row["precision"]),
         "training": training,
-        "pricing": sc.pricing.model_dump(mode="json", exclude_none=True),
+        "pricing": sc.pricing.model_dump(mode="json", exclude_none=True) if str(row["hardware"]) == sc.hardware.name else {},
         "energy": sc.energy.model_dump(mode="json"),
         "assumptions": sc.assumptions.model_dump(mode="json"),
     }

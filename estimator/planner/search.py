@@ -26,6 +26,7 @@ from estimator.profiles import load_hardware
 from estimator.specs.plan import PlanSpec
 from estimator.specs.precision import PRECISIONS
 from estimator.specs.scenario import Scenario
+from estimator.specs.workload import PricingSpec
 from estimator.step_time import step_time
 from estimator.training_shape import sequence_shape
 from estimator.units import SECONDS_PER_DAY
@@ -141,7 +142,9 @@ def plan(sc: Scenario, spec: PlanSpec | None = None, progress: bool = True) -> P
     for i, (hw, prec) in enumerate(chunks):
         if PRECISIONS[prec].compute_dtype not in [k for k, v in hw.peak_flops_per_s.model_dump().items() if v]:
             continue
-        template = sc.model_copy(update={"hardware": hw, "precision": prec})
+        # a price given in the scenario is for its own hardware; other accelerators use their profile's price
+        pricing = sc.pricing if hw.name == sc.hardware.name else PricingSpec()
+        template = sc.model_copy(update={"hardware": hw, "precision": prec, "pricing": pricing})
         values = dimension_values(sc.model, spec, gpus_per_node=hw.gpus_per_node, seq_len=sc.training.seq_len,
                                   global_batches=batches, flash=sc.training.flash_attention)
         grid = build_grid(values)

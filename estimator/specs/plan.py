@@ -16,7 +16,8 @@ Objective = Literal["cost", "time", "pareto"]
 class PlanSpec(Frozen):
     """The planner's search space and constraints. Empty lists mean "the scenario's own value".
 
-    `hardware`: profile names to compare; `max_gpus`/`min_gpus`: the GPU counts tried are node multiples
+    `hardware`: profile names to compare (the scenario's `pricing` applies to its own hardware; the others
+    are priced from their profiles); `max_gpus`/`min_gpus`: the GPU counts tried are node multiples
     of the form 2^k and 3·2^k between them; `deadline_days` and `budget_usd` drop plans that exceed
     them; `memory_headroom` keeps that fraction of each GPU's memory free (default 10 %); plans above
     `near_memory_fraction` of the usable memory are flagged.

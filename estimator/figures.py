@@ -1,4 +1,5 @@
-"""Plotly figures of estimator results. Figures only: every number is computed by the library."""
+"""Plotly figures of estimator results, shared by the dashboard and the reports. Figures only: every number
+is computed by the library."""
 
 from __future__ import annotations
 
