@@ -10,7 +10,10 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from pydantic import ValidationError
+
 from estimator.errors import InputError
+from estimator.scenario_io import format_validation_error
 from estimator.units import fmt_bytes
 
 EXIT_OK, EXIT_DEFECT, EXIT_BAD_INPUT = 0, 1, 2
@@ -259,15 +262,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Exit 0 on success, 2 on bad input (the message names the field), 1 on a defect
+    (a short message asking for a report, never a traceback)."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], str] = args.func
+    as_json = getattr(args, "format", None) == "json"
     try:
         sys.stdout.write(func(args))
-    except InputError as exc:
-        if getattr(args, "format", None) == "json":
-            sys.stdout.write(json.dumps({"error": str(exc)}) + "\n")
-        sys.stderr.write(f"error: {exc}\n")
+    except (InputError, ValidationError) as exc:
+        text = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+        if as_json:
+            sys.stdout.write(json.dumps({"error": text}) + "\n")
+        sys.stderr.write(f"error: {text}\n")
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return EXIT_DEFECT
+    except Exception as exc:  # noqa: BLE001 - a defect: one line, not a traceback
+        text = f"internal error ({type(exc).__name__}: {exc}); please report it with the command and scenario"
+        if as_json:
+            sys.stdout.write(json.dumps({"error": text, "defect": True}) + "\n")
+        sys.stderr.write(f"error: {text}\n")
+        return EXIT_DEFECT
     return EXIT_OK
 
 

@@ -20,52 +20,78 @@ MAX_CONFIG_BYTES = 1_000_000  # real configs are a few kB; a larger file is not 
 _ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
 
 
+_REQUIRED = object()
+
+
+def _get(cfg: dict[str, Any], key: str, kind: type, default: Any = _REQUIRED) -> Any:
+    """cfg[key] checked to be of `kind` (ints and floats must be finite and non-negative; bools are not
+    ints); a missing optional key (or null) gives `default`. Errors name the key."""
+    value = cfg.get(key)
+    if value is None:
+        if default is _REQUIRED:
+            raise InputError(f"config.json ({cfg.get('model_type')}): missing required key {key!r}")
+        return default
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if ok and kind in (int, float) and not (0 <= value < float("inf")):
+        ok = False
+    if not ok:
+        raise InputError(f"config.json ({cfg.get('model_type')}): {key} must be a {kind.__name__} "
+                         f"(a non-negative number where numeric), got {value!r}")
+    return value
+
+
 def _req(cfg: dict[str, Any], key: str) -> Any:
-    if key not in cfg:
-        raise InputError(f"config.json ({cfg.get('model_type')}): missing required key {key!r}")
-    return cfg[key]
+    return _get(cfg, key, int)
+
+
+def _activation(cfg: dict[str, Any], key: str, default: str) -> str:
+    return _ACTIVATIONS.get(_get(cfg, key, str, default), "gelu")
 
 
 def _gpt2(cfg: dict[str, Any]) -> dict[str, Any]:
     h = _req(cfg, "n_embd")
     return dict(
         architecture="decoder", n_layers=_req(cfg, "n_layer"), d_model=h, n_heads=_req(cfg, "n_head"),
-        d_ff=cfg.get("n_inner") or 4 * h, vocab_size=_req(cfg, "vocab_size"), max_seq_len=cfg.get("n_positions", 1024),
-        ffn=_ACTIVATIONS.get(cfg.get("activation_function", "gelu_new"), "gelu"), norm="layernorm", position="learned",
-        tie_embeddings=cfg.get("tie_word_embeddings", True), bias=True, dropout=cfg.get("resid_pdrop", 0.1),
+        d_ff=_get(cfg, "n_inner", int, 0) or 4 * h, vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "n_positions", int, 1024), ffn=_activation(cfg, "activation_function", "gelu_new"),
+        norm="layernorm", position="learned", tie_embeddings=_get(cfg, "tie_word_embeddings", bool, True), bias=True,
+        dropout=_get(cfg, "resid_pdrop", float, 0.1),
     )
 
 
 def _bert(cfg: dict[str, Any]) -> dict[str, Any]:
-    arch = (cfg.get("architectures") or ["BertForPreTraining"])[0]
+    archs = _get(cfg, "architectures", list, ["BertForPreTraining"]) or ["BertForPreTraining"]
+    arch = archs[0] if isinstance(archs[0], str) else "BertForPreTraining"
     pretraining = arch == "BertForPreTraining"
     return dict(
         architecture="encoder", n_layers=_req(cfg, "num_hidden_layers"), d_model=_req(cfg, "hidden_size"),
         n_heads=_req(cfg, "num_attention_heads"), d_ff=_req(cfg, "intermediate_size"), vocab_size=_req(cfg, "vocab_size"),
-        max_seq_len=cfg.get("max_position_embeddings", 512), ffn=_ACTIVATIONS.get(cfg.get("hidden_act", "gelu"), "gelu"),
-        norm="layernorm", position="learned", tie_embeddings=cfg.get("tie_word_embeddings", True), bias=True,
-        type_vocab_size=cfg.get("type_vocab_size", 2), embedding_norm=True, final_norm=False,
+        max_seq_len=_get(cfg, "max_position_embeddings", int, 512), ffn=_activation(cfg, "hidden_act", "gelu"),
+        norm="layernorm", position="learned", tie_embeddings=_get(cfg, "tie_word_embeddings", bool, True), bias=True,
+        type_vocab_size=_get(cfg, "type_vocab_size", int, 2), embedding_norm=True, final_norm=False,
         pooler=arch in ("BertForPreTraining", "BertModel"), nsp_head=pretraining,
         output_head="mlm" if arch in ("BertForPreTraining", "BertForMaskedLM") else "none",
-        dropout=cfg.get("hidden_dropout_prob", 0.1),
+        dropout=_get(cfg, "hidden_dropout_prob", float, 0.1),
     )
 
 
 def _t5(cfg: dict[str, Any]) -> dict[str, Any]:
-    proj = cfg.get("feed_forward_proj", "relu")
+    proj = _get(cfg, "feed_forward_proj", str, "relu")
     ffn = {"relu": "relu", "gated-gelu": "geglu", "gated-relu": "swiglu", "gelu": "gelu"}.get(proj)
     if ffn is None:
         raise InputError(f"config.json (t5): unsupported feed_forward_proj {proj!r}")
     n_layers = _req(cfg, "num_layers")
     return dict(
-        architecture="encoder-decoder", n_layers=n_layers, n_decoder_layers=cfg.get("num_decoder_layers") or n_layers,
+        architecture="encoder-decoder", n_layers=n_layers, n_decoder_layers=_get(cfg, "num_decoder_layers", int, 0) or n_layers,
         d_model=_req(cfg, "d_model"), n_heads=_req(cfg, "num_heads"), d_head=_req(cfg, "d_kv"), d_ff=_req(cfg, "d_ff"),
-        vocab_size=_req(cfg, "vocab_size"), max_seq_len=cfg.get("n_positions", 512), ffn=ffn, norm="rmsnorm",
+        vocab_size=_req(cfg, "vocab_size"), max_seq_len=_get(cfg, "n_positions", int, 512), ffn=ffn, norm="rmsnorm",
         # transformers >= 5 ties T5's LM head to the shared embedding always (T5Config forces
         # tie_word_embeddings = True and reads a saved False only as "do not scale decoder outputs")
         position="relative", tie_embeddings=True, bias=False, final_norm=True,
-        relative_attention_buckets=cfg.get("relative_attention_num_buckets", 32), dropout=cfg.get("dropout_rate", 0.1),
-        ffn_dropout=True,
+        relative_attention_buckets=_get(cfg, "relative_attention_num_buckets", int, 32),
+        dropout=_get(cfg, "dropout_rate", float, 0.1), ffn_dropout=True,
     )
 
 
@@ -73,16 +99,16 @@ def _llama(cfg: dict[str, Any]) -> dict[str, Any]:
     heads = _req(cfg, "num_attention_heads")
     out = dict(
         architecture="decoder", n_layers=_req(cfg, "num_hidden_layers"), d_model=_req(cfg, "hidden_size"), n_heads=heads,
-        n_kv_heads=cfg.get("num_key_value_heads") or heads, d_ff=_req(cfg, "intermediate_size"),
-        vocab_size=_req(cfg, "vocab_size"), max_seq_len=cfg.get("max_position_embeddings", 4096), ffn="swiglu",
-        norm="rmsnorm", position="rope", tie_embeddings=cfg.get("tie_word_embeddings", False),
-        bias=bool(cfg.get("attention_bias", False)), dropout=cfg.get("attention_dropout", 0.0),
+        n_kv_heads=_get(cfg, "num_key_value_heads", int, 0) or heads, d_ff=_req(cfg, "intermediate_size"),
+        vocab_size=_req(cfg, "vocab_size"), max_seq_len=_get(cfg, "max_position_embeddings", int, 4096), ffn="swiglu",
+        norm="rmsnorm", position="rope", tie_embeddings=_get(cfg, "tie_word_embeddings", bool, False),
+        bias=_get(cfg, "attention_bias", bool, False), dropout=_get(cfg, "attention_dropout", float, 0.0),
     )
-    if cfg.get("head_dim"):
+    if _get(cfg, "head_dim", int, 0):
         out["d_head"] = cfg["head_dim"]
-    if cfg.get("num_local_experts"):
+    if _get(cfg, "num_local_experts", int, 0):
         out["n_experts"] = cfg["num_local_experts"]
-        out["top_k"] = cfg.get("num_experts_per_tok", 2)
+        out["top_k"] = _get(cfg, "num_experts_per_tok", int, 2)
     return out
 
 
@@ -94,12 +120,13 @@ _FAMILIES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 def model_from_hf_dict(cfg: dict[str, Any], name: str = "hf-config") -> ModelSpec:
     """A ModelSpec from the parsed contents of a Hugging Face config.json."""
     kind = cfg.get("model_type")
-    if kind not in _FAMILIES:
+    if not isinstance(kind, str) or kind not in _FAMILIES:
         raise InputError(
             f"config.json: model_type {kind!r} is not supported; supported: {', '.join(sorted(_FAMILIES))}"
         )
     fields = _FAMILIES[kind](cfg)
-    fields["name"] = cfg.get("_name_or_path") or name
+    given = cfg.get("_name_or_path")
+    fields["name"] = given[:200] if isinstance(given, str) and given else name
     fields["source"] = f"Hugging Face config.json (model_type {kind})"
     try:
         return ModelSpec.model_validate(fields)

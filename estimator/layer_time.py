@@ -68,6 +68,7 @@ class LayerTime:
     tp_comm_bwd: Num
     cp_comm_bwd: Num
     ep_comm_bwd: Num
+    cp_hidden: Num = 0.0  # compute time already used to hide ring-attention exchanges (fwd + bwd)
 
     @property
     def forward(self) -> Num:
@@ -194,13 +195,14 @@ def layer_time(model: ModelSpec, lay: Layout, eff: Efficiencies, job: LayerJob) 
     if finetune is not None and finetune.frozen_base:
         adapters, dequant = _finetune_s(m, lay, eff, finetune, tokens, act_bytes, bool(cross_kv_len))
         gemm, gemm_bwd, elem = gemm + adapters, gemm + 2 * adapters, elem + dequant
+    cp_f, hid_f = _cp_comm(m, lay, eff, tokens, act_bytes, att_f)
+    cp_b, hid_b = _cp_comm(m, lay, eff, tokens, act_bytes, att_b, grads=True)
     return LayerTime(gemm_fwd=gemm, attention_fwd=att_f, elementwise_fwd=elem,
                      tp_comm_fwd=_tp_comm(m, lay, eff, tokens, act_bytes, 3 if cross_kv_len else 2),
-                     cp_comm_fwd=_cp_comm(m, lay, eff, tokens, act_bytes, att_f), ep_comm_fwd=_ep_comm(m, lay, eff, tokens, act_bytes),
+                     cp_comm_fwd=cp_f, ep_comm_fwd=_ep_comm(m, lay, eff, tokens, act_bytes),
                      gemm_bwd=gemm_bwd, attention_bwd=att_b, elementwise_bwd=2 * elem,
                      tp_comm_bwd=_tp_comm(m, lay, eff, tokens, act_bytes, 3 if cross_kv_len else 2),
-                     cp_comm_bwd=_cp_comm(m, lay, eff, tokens, act_bytes, att_b, grads=True),
-                     ep_comm_bwd=_ep_comm(m, lay, eff, tokens, act_bytes))
+                     cp_comm_bwd=cp_b, ep_comm_bwd=_ep_comm(m, lay, eff, tokens, act_bytes), cp_hidden=hid_f + hid_b)
 
 
 def _tp_comm(model: ModelSpec, lay: Layout, eff: Efficiencies, tokens: Num, act_bytes: Num, blocks: int) -> Num:
@@ -218,14 +220,19 @@ def _tp_comm(model: ModelSpec, lay: Layout, eff: Efficiencies, tokens: Num, act_
 
 
 def _cp_comm(model: ModelSpec, lay: Layout, eff: Efficiencies, tokens: Num, act_bytes: Num, attention_s: Num,
-             grads: bool = False) -> Num:
-    """Ring attention (Liu et al. 2023): cp−1 exchanges of the local K and V (and their gradients in
-    backward), each overlapped with one block of attention compute; only the excess is exposed."""
+             grads: bool = False) -> tuple[Num, Num]:
+    """(exposed, hidden) seconds of ring attention (Liu et al. 2023): cp−1 exchanges of the local K and V
+    (and their gradients in backward), each overlapped with one block of attention compute. The hidden
+    part uses compute time no other communication may use again."""
     alpha, beta = _link(eff, intra_node(stride=lay.tp, size=lay.cp, gpus_per_node=lay.gpus_per_node))
     kv = 2 * act_bytes * tokens * model.n_kv_heads * model.d_head / lay.tp * (2 if grads else 1)
-    step = alpha + kv / beta
-    exposed = np.maximum(0.0, (lay.cp - 1) * step - attention_s * (lay.cp - 1) / lay.cp)
-    return np.where(lay.cp > 1, exposed, 0.0) if isinstance(lay.cp, np.ndarray) else (float(exposed) if lay.cp > 1 else 0.0)
+    raw = (lay.cp - 1) * (alpha + kv / beta)
+    window = attention_s * (lay.cp - 1) / lay.cp
+    exposed = np.maximum(0.0, raw - window)
+    hidden = np.minimum(raw, window)
+    if isinstance(lay.cp, np.ndarray):
+        return np.where(lay.cp > 1, exposed, 0.0), np.where(lay.cp > 1, hidden, 0.0)
+    return (float(exposed), float(hidden)) if lay.cp > 1 else (0.0, 0.0)
 
 
 def _ep_comm(model: ModelSpec, lay: Layout, eff: Efficiencies, tokens: Num, act_bytes: Num) -> Num:

@@ -67,7 +67,7 @@ def _stage(sc: Scenario, c: Columns, eff: Efficiencies, lay: Layout, rank: Num) 
     if m.n_decoder_layers:
         job = LayerJob(shape.decoder_tokens, frac, flash, act, cross_kv_len=shape.encoder_tokens, finetune=sc.finetune)
         layers.append((sp_.decoder_layers, layer_time(m, lay, eff, job)))
-    parts: dict[str, Num] = dict.fromkeys(("compute", "recompute", "tp_comm", "cp_comm", "ep_comm"), 0.0)
+    parts: dict[str, Num] = dict.fromkeys(("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "cp_hidden"), 0.0)
     rc = np.asarray(c.recompute)
     for count, lt in layers:
         parts["compute"] = parts["compute"] + count * (lt.gemm_fwd + lt.attention_fwd + lt.elementwise_fwd
@@ -75,6 +75,7 @@ def _stage(sc: Scenario, c: Columns, eff: Efficiencies, lay: Layout, rank: Num) 
         parts["tp_comm"] = parts["tp_comm"] + count * (lt.tp_comm_fwd + lt.tp_comm_bwd)
         parts["cp_comm"] = parts["cp_comm"] + count * (lt.cp_comm_fwd + lt.cp_comm_bwd)
         parts["ep_comm"] = parts["ep_comm"] + count * (lt.ep_comm_fwd + lt.ep_comm_bwd)
+        parts["cp_hidden"] = parts["cp_hidden"] + count * lt.cp_hidden
         selective = 0.0 if flash else lt.attention_fwd  # with FlashAttention there is nothing left to drop
         parts["recompute"] = parts["recompute"] + count * ((rc == 2) * lt.forward + (rc == 1) * selective)
     if m.output_head != "none":
@@ -127,9 +128,17 @@ def _dp_and_optimizer_s(sc: Scenario, c: Columns, eff: Efficiencies, params: Num
                                                  bandwidth_bytes_per_s=beta), 0.0)
 
     sync: Num = np.where(zero == 0, coll("all_reduce", grads), coll("reduce_scatter", grads))
-    exposed = np.maximum(0.0, sync - (last_backward_s if a.overlap_grad_reduce else 0.0))
-    exposed = exposed + ((zero >= 1) & (zero < 3)) * coll("all_gather", trainable * prec.weight_bytes)
-    exposed = exposed + (zero == 3) * c.micro_batches * np.maximum(0.0, 2 * coll("all_gather", weights) - compute_per_mb)
+    hide = last_backward_s if a.overlap_grad_reduce else 0.0
+    # ZeRO 0-2: the gradient reduction hides behind the last micro-batch's backward; ZeRO-1/2 then
+    # all-gather the updated parameters after the step
+    plain = np.maximum(0.0, sync - hide) + (zero >= 1) * coll("all_gather", trainable * prec.weight_bytes)
+    # ZeRO-3: one communication stream carries two weight all-gathers per micro-batch and, in the last one,
+    # the reduce-scatter too; what exceeds that micro-batch's compute is exposed (the window is used once)
+    gathers = 2 * coll("all_gather", weights)
+    last_mb = gathers + (sync if a.overlap_grad_reduce else 0.0)
+    zero3 = ((c.micro_batches - 1) * np.maximum(0.0, gathers - compute_per_mb) + np.maximum(0.0, last_mb - compute_per_mb)
+             + (0.0 if a.overlap_grad_reduce else sync))
+    exposed = np.where(zero == 3, zero3, plain)
     shard = trainable / np.where(zero >= 1, n, 1)
     opt_bytes = shard * (prec.grad_bytes + 2 * optimizer_bytes_per_param(prec, OPTIMIZERS[sc.training.optimizer])
                          + prec.weight_bytes)
@@ -144,7 +153,8 @@ def step_time(sc: Scenario, efficiencies: Efficiencies | None = None, columns: C
                  gpus_per_node=sc.hardware.gpus_per_node)
     first, last = (_stage(sc, c, eff, lay, r) for r in (0, c.pp - 1))
     pp_one = _pp_comm_s(sc, c, eff)
-    t_first, t_last = sum(first.values()) + pp_one, sum(last.values()) + pp_one
+    t_first = sum(v for k, v in first.items() if k != "cp_hidden") + pp_one
+    t_last = sum(v for k, v in last.items() if k != "cp_hidden") + pp_one
     last_worse = t_last > t_first
     worst: dict[str, Num] = {k: np.where(last_worse, last[k], first[k]) for k in first}
     t_max = np.maximum(t_first, t_last)
@@ -154,7 +164,8 @@ def step_time(sc: Scenario, efficiencies: Efficiencies | None = None, columns: C
     stages = [stage_params(sc, c, r) for r in (0, c.pp - 1)]
     params = np.maximum(stages[0].total, stages[1].total)
     trainable = np.maximum(*(trainable_params(sc, c, sp_) for sp_ in stages))
-    dp_exposed, optimizer = _dp_and_optimizer_s(sc, c, eff, params, trainable, worst["compute"] * 2 / 3, worst["compute"])
+    window = worst["compute"] - worst["cp_hidden"]  # compute time not already hiding ring-attention exchanges
+    dp_exposed, optimizer = _dp_and_optimizer_s(sc, c, eff, params, trainable, window * 2 / 3, window)
     out = {"compute": m * worst["compute"], "recompute": m * worst["recompute"], "tp_comm": m * worst["tp_comm"],
            "cp_comm": m * worst["cp_comm"], "ep_comm": m * worst["ep_comm"], "pp_comm": m * pp_one,
            "bubble": pipe - m * t_max, "dp_comm": dp_exposed, "optimizer": optimizer}

@@ -9,22 +9,23 @@ from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt
 from estimator.specs.base import Frozen
 from estimator.units import parse_bytes, parse_bytes_per_s
 
-Bytes = Annotated[PositiveFloat, BeforeValidator(parse_bytes)]
-BytesPerS = Annotated[PositiveFloat, BeforeValidator(parse_bytes_per_s)]
+Bytes = Annotated[float, BeforeValidator(parse_bytes), Field(gt=0, le=1e15)]
+BytesPerS = Annotated[float, BeforeValidator(parse_bytes_per_s), Field(gt=0, le=1e16)]
+Peak = Annotated[float, Field(gt=0, le=1e19)]
 ComputeDtype = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4"]
 
 
 class PeakFlops(Frozen):
     """Dense (no 2:4 sparsity) peak FLOP/s per number format; None where the chip has no such path."""
 
-    fp64: PositiveFloat | None = None
-    fp32: PositiveFloat | None = None
-    tf32: PositiveFloat | None = None
-    fp16: PositiveFloat | None = None
-    bf16: PositiveFloat | None = None
-    fp8: PositiveFloat | None = None
-    int8: PositiveFloat | None = None
-    int4: PositiveFloat | None = None
+    fp64: Peak | None = None
+    fp32: Peak | None = None
+    tf32: Peak | None = None
+    fp16: Peak | None = None
+    bf16: Peak | None = None
+    fp8: Peak | None = None
+    int8: Peak | None = None
+    int4: Peak | None = None
 
     def get(self, dtype: ComputeDtype) -> float | None:
         value: float | None = getattr(self, dtype)
@@ -85,8 +86,8 @@ class HardwareSpec(Frozen):
     memory_bandwidth_bytes_per_s: BytesPerS
     intra_node_bandwidth_bytes_per_s: BytesPerS
     inter_node_bandwidth_bytes_per_s: BytesPerS
-    gpus_per_node: PositiveInt
-    tdp_w: PositiveFloat
+    gpus_per_node: int = Field(gt=0, le=1_000_000)
+    tdp_w: float = Field(gt=0, le=100_000)
     prices: tuple[Price, ...] = ()
     sources: dict[str, str] = Field(default_factory=dict)
     notes: tuple[str, ...] = ()

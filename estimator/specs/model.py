@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
 from estimator.specs.base import Frozen
 
@@ -27,31 +27,31 @@ class ModelSpec(Frozen):
 
     name: str = "custom"
     architecture: Architecture = "decoder"
-    n_layers: PositiveInt
-    n_decoder_layers: NonNegativeInt = 0
-    d_model: PositiveInt
-    n_heads: PositiveInt
-    n_kv_heads: PositiveInt
-    d_head: PositiveInt
-    d_ff: PositiveInt
-    vocab_size: PositiveInt
-    max_seq_len: PositiveInt
+    n_layers: int = Field(gt=0, le=100_000)
+    n_decoder_layers: int = Field(default=0, ge=0, le=100_000)
+    d_model: int = Field(gt=0, le=10_000_000)
+    n_heads: int = Field(gt=0, le=1_000_000)
+    n_kv_heads: int = Field(gt=0, le=1_000_000)
+    d_head: int = Field(gt=0, le=1_000_000)
+    d_ff: int = Field(gt=0, le=100_000_000)
+    vocab_size: int = Field(gt=0, le=1_000_000_000)
+    max_seq_len: int = Field(gt=0, le=1_000_000_000)
     ffn: FFNKind = "gelu"
     norm: NormKind = "layernorm"
     position: PositionKind = "learned"
     tie_embeddings: bool = True
     bias: bool = True
-    n_experts: PositiveInt = 1
-    top_k: PositiveInt = 1
-    n_shared_experts: NonNegativeInt = 0
-    d_ff_expert: PositiveInt
+    n_experts: int = Field(default=1, gt=0, le=1_000_000)
+    top_k: int = Field(default=1, gt=0, le=1_000_000)
+    n_shared_experts: int = Field(default=0, ge=0, le=1_000_000)
+    d_ff_expert: int = Field(gt=0, le=100_000_000)
     output_head: HeadKind
-    type_vocab_size: NonNegativeInt = 0
+    type_vocab_size: int = Field(default=0, ge=0, le=1_000_000)
     embedding_norm: bool = False
     final_norm: bool = True
     pooler: bool = False
     nsp_head: bool = False
-    relative_attention_buckets: PositiveInt = 32
+    relative_attention_buckets: int = Field(default=32, gt=0, le=1_000_000)
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     ffn_dropout: bool = False  # dropout between the FFN activation and its output projection (T5)
     source: str = ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
 from estimator.specs.base import Frozen
 
@@ -20,15 +20,15 @@ class ParallelismSpec(Frozen):
     interleaved 1F1B of Narayanan et al. 2021 when `virtual_stages` > 1.
     """
 
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    cp: PositiveInt = 1
-    ep: PositiveInt = 1
+    tp: int = Field(default=1, gt=0, le=1_000_000)
+    pp: int = Field(default=1, gt=0, le=1_000_000)
+    cp: int = Field(default=1, gt=0, le=1_000_000)
+    ep: int = Field(default=1, gt=0, le=1_000_000)
     sequence_parallel: bool = False
-    virtual_stages: PositiveInt = 1
+    virtual_stages: int = Field(default=1, gt=0, le=1_000_000)
     zero_stage: int = Field(default=0, ge=0, le=3)
     fsdp: bool = False
-    micro_batch: PositiveInt = 1
+    micro_batch: int = Field(default=1, gt=0, le=1_000_000)
     recompute: Recompute = "none"
     schedule: Schedule | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from estimator.specs.base import Frozen
 from estimator.specs.hardware import HardwareSpec
@@ -41,7 +41,7 @@ class Scenario(Frozen):
     name: str = Field(default="scenario", max_length=200)
     model: ModelSpec
     hardware: HardwareSpec
-    gpus: PositiveInt
+    gpus: int = Field(gt=0, le=100_000_000)
     parallelism: ParallelismSpec = ParallelismSpec()
     precision: PrecisionName = "bf16-mixed"
     training: TrainingSpec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveInt
 
 from estimator.specs.base import Frozen
 from estimator.specs.precision import OptimizerName
@@ -22,9 +22,9 @@ class TrainingSpec(Frozen):
     2022 Eq. 7), "half" only the causal triangle (newer Megatron-LM). It changes FLOP counts, not time.
     """
 
-    tokens: PositiveFloat | None = None
-    global_batch: PositiveInt
-    seq_len: PositiveInt
+    tokens: float | None = Field(default=None, gt=0, le=1e18)
+    global_batch: int = Field(gt=0, le=1_000_000_000)
+    seq_len: int = Field(gt=0, le=1_000_000_000)
     objective: Objective | None = None
     decoder_seq_len: PositiveInt | None = None
     mlm_probability: float = Field(default=0.15, gt=0.0, le=1.0)
@@ -47,10 +47,10 @@ class FinetuneSpec(Frozen):
     """
 
     method: Literal["full", "lora", "qlora"] = "lora"
-    rank: PositiveInt = 16
+    rank: int = Field(default=16, gt=0, le=1_000_000)
     targets: Literal["qv", "attention", "all-linear"] = "all-linear"
-    dataset_tokens: PositiveFloat
-    epochs: PositiveFloat = 1.0
+    dataset_tokens: float = Field(gt=0, le=1e18)
+    epochs: float = Field(default=1.0, gt=0, le=1e6)
 
     @property
     def frozen_base(self) -> bool:
@@ -64,7 +64,7 @@ class FinetuneSpec(Frozen):
 class PricingSpec(Frozen):
     """Price per accelerator-hour; None takes the hardware profile's first (dated, sourced) price."""
 
-    usd_per_gpu_hour: PositiveFloat | None = None
+    usd_per_gpu_hour: float | None = Field(default=None, gt=0, le=100_000)
 
 
 class EnergySpec(Frozen):
