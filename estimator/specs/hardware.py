@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt
+from pydantic import BeforeValidator, Field, PositiveFloat
 
 from estimator.specs.base import Frozen
 from estimator.units import parse_bytes, parse_bytes_per_s
