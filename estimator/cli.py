@@ -187,9 +187,9 @@ def _dashboard(args: argparse.Namespace) -> str:
     if not app.exists():
         raise InputError(f"the dashboard is not installed beside the package (looked for {app})")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.address", args.address, "--browser.gatherUsageStats", "false"]
-    if args.headless:
-        cmd += ["--server.headless", "true"]
+           "--server.address", args.address, "--browser.gatherUsageStats", "false",
+           "--server.headless", "false" if args.browser else "true"]  # headless: no first-run e-mail prompt
+    sys.stderr.write(f"dashboard: http://{args.address}:{args.port}  (Ctrl-C stops it)\n")
     subprocess.run(cmd, check=False)
     return ""
 
@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     dash = sub.add_parser("dashboard", help="start the Streamlit dashboard (GPT-3 175B on 1024 A100-80GB loaded)")
     dash.add_argument("--port", type=int, default=8501)
     dash.add_argument("--address", default="localhost")
-    dash.add_argument("--headless", action="store_true", help="do not open a browser")
+    dash.add_argument("--browser", action="store_true", help="also open it in a local web browser")
     dash.set_defaults(func=_dashboard)
     val = sub.add_parser("validate", help="predictions vs the published runs the project ships, with errors")
     val.add_argument("--format", choices=("table", "json"), default="table")
