@@ -49,11 +49,13 @@ def gpu_count_sweep(sc: Scenario, factors: tuple[float, ...] = (0.25, 0.5, 1, 2,
 
 
 def hardware_comparison(sc: Scenario, names: list[str] | None = None) -> pd.DataFrame:
-    """The same job on each accelerator (same layout where it is possible there, profile prices)."""
+    """The same job on each accelerator (same layout where it is possible there; the scenario's price on its
+    own hardware, the profile's dated price on the others)."""
     rows = []
     for name in names or sorted(builtin_profiles()):
         try:
-            other = _with(sc, hardware=name, pricing={"usd_per_gpu_hour": None})
+            price = sc.pricing.usd_per_gpu_hour if name == sc.hardware.name else None  # the scenario's price is for its hardware
+            other = _with(sc, hardware=name, pricing={"usd_per_gpu_hour": price})
         except InputError as exc:
             rows.append({"hardware": name, "error": str(exc).split(";")[0]})
             continue

@@ -74,3 +74,13 @@ def test_context_and_expert_parallel_communicate() -> None:
     ep = step_time(make_scenario(model="mixtral-8x7b", gpus=64, parallelism={"tp": 2, "pp": 1, "ep": 8, "recompute": "full"},
                                  training={"global_batch": 64, "seq_len": 4096}))
     assert ep.ep_comm > 0
+
+
+def test_hardware_comparison_keeps_the_scenario_price_on_its_own_hardware() -> None:
+    from estimator.sweeps import hardware_comparison
+
+    table = hardware_comparison(make_scenario(), ["a100-sxm-80gb", "h100-sxm-80gb"]).set_index("hardware")
+    own = estimate_training(make_scenario())
+    assert table.loc["a100-sxm-80gb", "cost_usd"] == pytest.approx(own.cost_usd)
+    h100 = estimate_training(make_scenario(hardware="h100-sxm-80gb", pricing={"usd_per_gpu_hour": None}))
+    assert table.loc["h100-sxm-80gb", "cost_usd"] == pytest.approx(h100.cost_usd)
