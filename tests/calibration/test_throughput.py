@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -48,10 +49,16 @@ def test_calibrate_gemm_writes_a_profile_the_estimator_reads(tmp_path: Path, cap
     assert sc.hardware.name == "cpu-local"
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_calibrate_comm_with_two_gloo_processes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "a100-loopback.yaml"
     assert main(["calibrate", "comm", "--nproc", "2", "--max-bytes", str(1 << 22), "--repeats", "3",
-                 "--format", "json", "--port", "29541", "--base", "a100-sxm-80gb", "-o", str(out)]) == 0
+                 "--format", "json", "--port", str(_free_port()), "--base", "a100-sxm-80gb", "-o", str(out)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["backend"] == "gloo" and data["world_size"] == 2
     fits = {f["collective"]: f for f in data["fits"]}
