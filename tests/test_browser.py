@@ -114,3 +114,24 @@ def test_every_page_in_chromium(server: str, browser: object, name: str) -> None
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(SHOTS / f"{name.lower()}.png"), full_page=True)
     page.close()
+
+
+def test_config_json_upload_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
+    """Upload a local Hugging Face config.json on the training page; the estimate follows it (886,114,304
+    parameters: 16 Llama layers of h 2048, 8 KV heads, d_ff 5632, untied 32k vocabulary)."""
+    import json
+
+    cfg = {"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 16,
+           "num_key_value_heads": 8, "intermediate_size": 5632, "vocab_size": 32000, "max_position_embeddings": 4096}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    page = browser.new_page(viewport={"width": 1500, "height": 1800})  # type: ignore[attr-defined]
+    page.goto(f"{server}/?gpus=8&tp=8&pp=1&global_batch=8&seq_len=2048", wait_until="domcontentloaded")
+    page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+    page.get_by_text("config.json", exact=True).click()
+    page.locator('input[type="file"]').set_input_files(str(path))
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
+                           ".some(e => e.innerText.includes('Parameters 886,114,304'))", timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)
+    page.close()

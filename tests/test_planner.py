@@ -95,6 +95,7 @@ def test_plan_cli_json_contract(capsys: pytest.CaptureFixture[str], tmp_path) ->
     assert main(["plan", str(path), "--format", "json", "--top", "3", "--objective", "time"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["configurations_evaluated"] > 10_000 and doc["search_time_s"] > 0 and len(doc["plans"]) == 3
+    assert all(p["estimate"]["mfu"] <= p["mfu_ceiling"] for p in doc["plans"])
     for p in doc["plans"]:
         est = estimate_training(scenario_from_dict(p["scenario"]))
         assert est.step_time_s == pytest.approx(p["grid_step_time_s"], rel=1e-9)

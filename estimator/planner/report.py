@@ -15,7 +15,7 @@ from estimator.units import GiB, fmt_usd
 
 COLUMNS = ["hardware", "precision", "gpus", "tp", "pp", "cp", "ep", "dp", "micro_batch", "virtual_stages", "zero",
            "recompute", "sequence_parallel", "global_batch", "step_time_s", "train_days", "gpu_hours", "cost_usd",
-           "mfu", "memory_per_gpu_bytes", "memory_fraction", "energy_kwh"]
+           "mfu", "mfu_cap", "memory_per_gpu_bytes", "memory_fraction", "energy_kwh"]
 
 
 def top_plans(sc: Scenario, result: PlanResult, spec: PlanSpec, top: int) -> list[dict[str, Any]]:
@@ -26,6 +26,7 @@ def top_plans(sc: Scenario, result: PlanResult, spec: PlanSpec, top: int) -> lis
         est = estimate_training(scenario_from_dict(scenario)).to_json_dict()
         out.append({"rank": i, "scenario": scenario, "estimate": est,
                     "near_memory_limit": bool(row["memory_fraction"] > spec.near_memory_fraction),
+                    "near_mfu_ceiling": bool(row["mfu"] > 0.97 * row["mfu_cap"]), "mfu_ceiling": float(row["mfu_cap"]),
                     "grid_step_time_s": float(row["step_time_s"])})
     return out
 
@@ -55,13 +56,15 @@ def to_table(result: PlanResult, spec: PlanSpec, top: int) -> str:
              f"{'#':>2} {'hardware':<15} {'GPUs':>5} {'tp':>3} {'pp':>3} {'cp':>3} {'dp':>4} {'mb':>3} {'v':>2} {'ZeRO':>4} "
              f"{'recompute':<9} {'sp':<3} {'step':>8} {'days':>7} {'cost':>10} {'MFU':>6} {'mem GiB':>8}"]
     for i, (_, r) in enumerate(table.iterrows(), start=1):
-        flag = " !" if r["memory_fraction"] > spec.near_memory_fraction else ""
+        flag = (" !" if r["memory_fraction"] > spec.near_memory_fraction else "") + (
+            " ^" if r["mfu"] > 0.97 * r["mfu_cap"] else "")
         lines.append(f"{i:>2} {r['hardware']:<15} {int(r['gpus']):>5} {int(r['tp']):>3} {int(r['pp']):>3} {int(r['cp']):>3} "
                      f"{int(r['dp']):>4} {int(r['micro_batch']):>3} {int(r['virtual_stages']):>2} {int(r['zero']):>4} "
                      f"{r['recompute']:<9} {'yes' if r['sequence_parallel'] else 'no':<3} {r['step_time_s']:>7.2f}s "
                      f"{r['train_days']:>7.1f} {fmt_usd(r['cost_usd']):>10} {r['mfu']:>6.1%} "
                      f"{r['memory_per_gpu_bytes'] / GiB:>8.1f}{flag}")
     lines += ["", "! = above the near-memory fraction of usable memory; usable = capacity × (1 − headroom "
-              f"{spec.memory_headroom:.0%}).", "rejected: " + ", ".join(
+              f"{spec.memory_headroom:.0%}). ^ = within 3 % of the MFU ceiling the validation supports: the "
+              "model is at its most optimistic there.", "rejected: " + ", ".join(
                   f"{k} {int(v):,}" for k, v in result.reasons().items() if k and v)]
     return "\n".join(lines) + "\n"

@@ -111,14 +111,15 @@ def _chunk(sc: Scenario, plan: PlanSpec, grid: dict[str, np.ndarray], reason: np
                      pue=sc.energy.pue)
     usable = sc.hardware.memory_bytes * (1 - plan.memory_headroom)
     sub = np.zeros(n, dtype=np.int8)
-    rules = [(mem.total > usable, 8), (mfu > mfu_cap(sc.hardware), 9)]
+    rules = [(mem.total > usable, 8), (mfu > mfu_cap(sc.hardware), 9)]  # see plausibility.py
     if plan.deadline_days:
         rules.append((seconds > plan.deadline_days * SECONDS_PER_DAY, 10))
     if plan.budget_usd:
         rules.append((hours * price > plan.budget_usd, 11))
     for broken, code in reversed(rules):
         sub[(sub == 0) & broken] = code
-    out = {"step_time_s": total, "train_days": seconds / SECONDS_PER_DAY, "gpu_hours": hours, "cost_usd": hours * price,
+    cap = mfu_cap(sc.hardware)
+    out = {"mfu_cap": np.full(n, cap), "step_time_s": total, "train_days": seconds / SECONDS_PER_DAY, "gpu_hours": hours, "cost_usd": hours * price,
            "usd_per_gpu_hour": np.full(n, price), "mfu": mfu, "memory_per_gpu_bytes": np.asarray(mem.total, dtype=float),
            "memory_fraction": np.asarray(mem.total, dtype=float) / usable, "energy_kwh": kwh,
            "co2_kg": co2_kg(energy_kwh=kwh, kg_co2_per_kwh=sc.energy.kg_co2_per_kwh), "dp": dp,
