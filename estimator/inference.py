@@ -92,7 +92,7 @@ def decode_step(sc: InferenceScenario, *, sequences: Num, context: Num, eff: Eff
                                            causal_fraction=1.0)
     attention = eff.attention_time_s(att_flops, kv)
     inside = intra_node(stride=1, size=t, gpus_per_node=sc.hardware.gpus_per_node)
-    alpha, beta = (eff.intra_alpha_s, eff.intra_bandwidth_bytes_per_s) if inside else (eff.inter_alpha_s, eff.inter_bandwidth_bytes_per_s)
+    alpha, beta = eff.link(inside)
     comm = 2 * collective_time_s(collective="all_reduce", n=t, payload_bytes=sc.act_bytes * sequences * m.d_model,
                                  alpha_s=alpha, bandwidth_bytes_per_s=beta)
     tau = float(efficiency_defaults()["kernel_overhead_s"]["value"])

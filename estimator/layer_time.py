@@ -37,15 +37,6 @@ class Layout:
     gpus_per_node: Num
 
 
-def _link(eff: Efficiencies, inside: Num) -> tuple[Num, Num]:
-    """(α, β) of the link a group uses: the node's fast link inside a node, the network across nodes."""
-    if isinstance(inside, bool | np.bool_):
-        return (eff.intra_alpha_s, eff.intra_bandwidth_bytes_per_s) if inside else (eff.inter_alpha_s, eff.inter_bandwidth_bytes_per_s)
-    alpha = np.where(inside, eff.intra_alpha_s, eff.inter_alpha_s)
-    beta = np.where(inside, eff.intra_bandwidth_bytes_per_s, eff.inter_bandwidth_bytes_per_s)
-    return alpha, beta
-
-
 def _gemm(eff: Efficiencies, m: Num, k: Num, n: Num, act_bytes: Num) -> Num:
     """One GEMM (m×k)·(k×n): FLOPs by `flops.linear_flops`, bytes = both inputs and the output."""
     flops = linear_flops(tokens=m, d_in=k, d_out=n)
@@ -209,7 +200,7 @@ def _tp_comm(model: ModelSpec, lay: Layout, eff: Efficiencies, tokens: Num, act_
     """One all-reduce of the b·s·h activations per block (attention, MLP), or with sequence parallelism an
     all-gather plus a reduce-scatter of the same total volume (Korthikanti et al. 2022 Sec. 4.2.2); on
     the critical path, as in Megatron-LM."""
-    alpha, beta = _link(eff, intra_node(stride=1, size=lay.tp, gpus_per_node=lay.gpus_per_node))
+    alpha, beta = eff.link(intra_node(stride=1, size=lay.tp, gpus_per_node=lay.gpus_per_node))
     payload = act_bytes * tokens * model.d_model
     ar = collective_time_s(collective="all_reduce", n=lay.tp, payload_bytes=payload, alpha_s=alpha, bandwidth_bytes_per_s=beta)
     ag = collective_time_s(collective="all_gather", n=lay.tp, payload_bytes=payload, alpha_s=alpha, bandwidth_bytes_per_s=beta)
@@ -224,7 +215,7 @@ def _cp_comm(model: ModelSpec, lay: Layout, eff: Efficiencies, tokens: Num, act_
     """(exposed, hidden) seconds of ring attention (Liu et al. 2023): cp−1 exchanges of the local K and V
     (and their gradients in backward), each overlapped with one block of attention compute. The hidden
     part uses compute time no other communication may use again."""
-    alpha, beta = _link(eff, intra_node(stride=lay.tp, size=lay.cp, gpus_per_node=lay.gpus_per_node))
+    alpha, beta = eff.link(intra_node(stride=lay.tp, size=lay.cp, gpus_per_node=lay.gpus_per_node))
     kv = 2 * act_bytes * tokens * model.n_kv_heads * model.d_head / lay.tp * (2 if grads else 1)
     raw = (lay.cp - 1) * (alpha + kv / beta)
     window = attention_s * (lay.cp - 1) / lay.cp
@@ -239,7 +230,7 @@ def _ep_comm(model: ModelSpec, lay: Layout, eff: Efficiencies, tokens: Num, act_
     """Two all-to-alls (dispatch, combine) of the routed tokens per MoE layer (Lepikhin et al. 2020)."""
     if not model.is_moe:
         return 0.0
-    alpha, beta = _link(eff, intra_node(stride=lay.tp * lay.cp, size=lay.ep, gpus_per_node=lay.gpus_per_node))
+    alpha, beta = eff.link(intra_node(stride=lay.tp * lay.cp, size=lay.ep, gpus_per_node=lay.gpus_per_node))
     payload = act_bytes * tokens * model.top_k * model.d_model
     return 2 * collective_time_s(collective="all_to_all", n=lay.ep, payload_bytes=payload, alpha_s=alpha,
                                  bandwidth_bytes_per_s=beta)

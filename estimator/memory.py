@@ -17,7 +17,7 @@ import numpy as np
 from estimator.activations import ActShape, inflight_chunks, layer_activation_terms, stored_layer_bytes
 from estimator.columns import Columns
 from estimator.finetune import NF4_BYTES_PER_PARAM, layer_lora_params
-from estimator.params import layer_params, output_head_params
+from estimator.params import layer_params, norm_params, output_head_params
 from estimator.specs.precision import OPTIMIZERS, optimizer_bytes_per_param
 from estimator.specs.scenario import Scenario
 from estimator.training_shape import sequence_shape
@@ -72,7 +72,7 @@ def stage_params(sc: Scenario, c: Columns, rank: Num) -> StageParams:
     for count, lp in ((n_enc, layer_params(m)), (n_dec, layer_params(m, cross_attention=True))):
         dense = dense + count * ((lp.total - lp.experts - lp.tp_replicated) / c.tp + lp.tp_replicated)
         experts = experts + count * lp.experts / (c.tp * c.ep)
-    norm = m.d_model * (1 + m.bias * (m.norm == "layernorm"))
+    norm = norm_params(d_model=m.d_model, rms=m.norm == "rmsnorm", bias=m.bias)
     table = m.vocab_size * m.d_model
     first = rank == 0
     last = rank == c.pp - 1

@@ -72,6 +72,15 @@ class Efficiencies:
                                compute_efficiency=eta, bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s,
                                memory_efficiency=self.memory)
 
+    def link(self, inside: Num) -> tuple[Num, Num]:
+        """(α, β) of the link a group uses: the node's fast link inside a node, the network across nodes
+        (array-safe in `inside`)."""
+        if isinstance(inside, bool | np.bool_):
+            return (self.intra_alpha_s, self.intra_bandwidth_bytes_per_s) if inside else (
+                self.inter_alpha_s, self.inter_bandwidth_bytes_per_s)
+        return (np.where(inside, self.intra_alpha_s, self.inter_alpha_s),
+                np.where(inside, self.intra_bandwidth_bytes_per_s, self.inter_bandwidth_bytes_per_s))
+
     def memory_time_s(self, bytes_moved: Num) -> Num:
         return bytes_moved / (self.memory_bandwidth_bytes_per_s * self.memory)
 

@@ -16,6 +16,7 @@ from estimator.inference import (
     prefill_time_s,
     serving_memory,
 )
+from estimator.params import count_params
 from estimator.specs.inference import InferenceScenario
 from estimator.units import HOURS_PER_MONTH
 
@@ -146,10 +147,7 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
 
 def count_active_read(sc: InferenceScenario) -> float:
     """Parameters one decode step must read at batch 1 (all but the routed experts not chosen)."""
-    from estimator.params import count_params
-
-    c = count_params(sc.model)
-    return float(c.active)
+    return float(count_params(sc.model).active)
 
 
 def latency_vs_batch(sc: InferenceScenario, batches: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)) -> list[dict[str, float]]:

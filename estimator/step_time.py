@@ -49,11 +49,6 @@ class StepTime:
         return {k: getattr(self, k) for k in PARTS}
 
 
-def _link(eff: Efficiencies, inside: Num) -> tuple[Num, Num]:
-    return (np.where(inside, eff.intra_alpha_s, eff.inter_alpha_s),
-            np.where(inside, eff.intra_bandwidth_bytes_per_s, eff.inter_bandwidth_bytes_per_s))
-
-
 def _stage(sc: Scenario, c: Columns, eff: Efficiencies, lay: Layout, rank: Num) -> dict[str, Num]:
     """Per micro-batch seconds of one pipeline stage, by cause."""
     m, t = sc.model, sc.training
@@ -97,7 +92,7 @@ def _pp_comm_s(sc: Scenario, c: Columns, eff: Efficiencies) -> Num:
     """Point-to-point sends per micro-batch on one GPU: b·s·h activations (÷ tp with Megatron's
     scatter/gather optimisation, Narayanan et al. 2021 Sec. 4.1) across the stage boundary."""
     shape = sequence_shape(sc)
-    alpha, beta = _link(eff, intra_node(stride=c.tp * c.cp * c.dp, size=2, gpus_per_node=sc.hardware.gpus_per_node))
+    alpha, beta = eff.link(intra_node(stride=c.tp * c.cp * c.dp, size=2, gpus_per_node=sc.hardware.gpus_per_node))
     tokens = c.micro_batch * max(shape.encoder_tokens, shape.decoder_tokens) / c.cp
     payload = sc.precision_policy.activation_bytes * tokens * sc.model.d_model / c.tp
     one = collective_time_s(collective="send_recv", n=2, payload_bytes=payload, alpha_s=alpha, bandwidth_bytes_per_s=beta)
@@ -118,7 +113,7 @@ def _dp_and_optimizer_s(sc: Scenario, c: Columns, eff: Efficiencies, params: Num
     """
     prec, a = sc.precision_policy, sc.assumptions
     n = c.dp * c.cp
-    alpha, beta = _link(eff, intra_node(stride=c.tp, size=n, gpus_per_node=sc.hardware.gpus_per_node))
+    alpha, beta = eff.link(intra_node(stride=c.tp, size=n, gpus_per_node=sc.hardware.gpus_per_node))
     grads = trainable * (4 if a.fp32_grad_reduce else prec.grad_bytes)
     weights = params * prec.weight_bytes
     zero = np.asarray(c.zero)

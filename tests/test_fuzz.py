@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -122,7 +123,5 @@ def test_hf_config_bytes(tmp_path_factory: Any, raw: bytes) -> None:
 def test_json_upload_of_wrong_shape(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps([1, 2, 3]))
-    try:
+    with pytest.raises(InputError, match="JSON object"):
         load_hf_config(path)
-    except InputError as exc:
-        assert "JSON object" in str(exc)

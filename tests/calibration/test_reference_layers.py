@@ -7,13 +7,11 @@ import json
 import os
 
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from estimator.calibration import analytic
 from estimator.calibration.compare import flop_records, memory_records
-from estimator.calibration.reference import FAMILIES, ReferenceCase, default_cases, torch_layer_spec
+from estimator.calibration.reference import FAMILIES, ReferenceCase, torch_layer_spec
 from estimator.cli import main
 from estimator.specs.model import ModelSpec
 
@@ -93,9 +91,3 @@ def test_random_configurations(family: str) -> None:
             assert abs(r.rel_error) <= 0.02, r
 
     check()
-
-
-def test_default_cases_are_consistent() -> None:
-    for case in default_cases():
-        assert analytic.training_matmul_flops(case) == 3 * analytic.forward_matmul_flops(case)
-    assert torch.get_default_dtype() == torch.float32
