@@ -6,12 +6,13 @@ import streamlit as st
 from pydantic import ValidationError
 
 from estimator import figures as charts
-from estimator.errors import InputError
+from estimator.errors import InputError, format_validation_error
 from estimator.presets import model_presets
-from estimator.profiles import builtin_profiles, read_yaml
-from estimator.scenario_io import SERVING_SCENARIOS, format_validation_error
+from estimator.profiles import builtin_profiles
+from estimator.scenario_io import SERVING_SCENARIOS
 from estimator.serving import estimate_inference, latency_vs_batch
 from estimator.specs.inference import InferenceScenario
+from estimator.textio import read_yaml
 from estimator.units import GiB, fmt_usd
 
 SHIPPED = {"Customer-service assistant": "serving-customer-service.yaml", "Content-writing tool": "serving-content-writing.yaml",

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
-from estimator.errors import InputError
-from estimator.scenario_io import format_validation_error
+from estimator.cli_types import bounded_float, bounded_int
+from estimator.errors import InputError, format_validation_error
 from estimator.units import fmt_bytes
 
 EXIT_OK, EXIT_DEFECT, EXIT_BAD_INPUT = 0, 1, 2
@@ -113,7 +113,10 @@ def _size(args: argparse.Namespace) -> str:
     from estimator.units import fmt_count, fmt_usd
 
     hw = load_hardware(args.hardware)
-    price = args.usd_per_gpu_hour or (hw.default_price.usd_per_gpu_hour if hw.default_price else None)
+    if args.usd_per_gpu_hour is not None:
+        price: float | None = args.usd_per_gpu_hour
+    else:
+        price = hw.default_price.usd_per_gpu_hour if hw.default_price else None
     peak = hw.peak_flops_per_s.bf16 or hw.peak_flops_per_s.fp16
     if not peak:
         raise InputError(f"--hardware: {hw.name} has no 16-bit peak to size against")
@@ -158,6 +161,8 @@ def _infer(args: argparse.Namespace) -> str:
     e = est
 
     def usd(x: float | None) -> str:
+        if not e.fits_in_memory:
+            return "not priced"
         return "n/a (no price)" if x is None else fmt_usd(x)
 
     lines = [f"{e.scenario}: {e.model} on {e.gpus_per_replica} × {e.hardware} per replica", "",
@@ -174,7 +179,16 @@ def _infer(args: argparse.Namespace) -> str:
                 f"per-token target {'met' if e.meets_tpot_target else 'MISSED'}"),
              f"  cost               {usd(e.usd_per_million_tokens)} per million tokens (input {usd(e.usd_per_million_input_tokens)}, "
              f"output {usd(e.usd_per_million_output_tokens)}); {usd(e.monthly_cost_usd)} per month",
-             f"  energy             {e.energy_kwh_per_month:,.0f} kWh per month", "", "assumptions:"]
+             f"  energy             {e.energy_kwh_per_month:,.0f} kWh per month"
+             + ("" if e.energy_cost_usd_per_month is None else f", electricity {fmt_usd(e.energy_cost_usd_per_month)}"),
+             ""]
+    if not e.fits_in_memory:
+        lines[-1:-1] = [f"  DOES NOT FIT: one replica needs {fmt_bytes(e.memory_per_gpu_bytes['total'])} per GPU, "
+                        f"{fmt_bytes(e.memory_shortfall_bytes)} more than the engine may use; no cost is given and the "
+                        "replica count above is hypothetical.",
+                        "  it would fit with: " + ("; ".join(e.fit_suggestions) if e.fit_suggestions else
+                                                   "no single change tried (quantisation, tp, batch 1) is enough")]
+    lines.append("assumptions:")
     lines += [f"  {k}: {json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in e.assumptions.items()]
     return "\n".join(lines) + "\n"
 
@@ -197,11 +211,9 @@ def _dashboard(args: argparse.Namespace) -> str:
 def _report(args: argparse.Namespace) -> str:
     from pathlib import Path
 
-    from estimator.report import FORMATS, build_report, write_report
+    from estimator.report import build_report, check_writable, write_report
 
-    out = Path(args.output)
-    if out.suffix.lower() not in FORMATS:
-        raise InputError(f"-o: unknown report format {out.suffix!r}; use {', '.join(FORMATS)}")
+    out = check_writable(Path(args.output))
     report = build_report(args.scenarios or [None], alternatives=not args.no_alternatives, title=args.title)
     path = write_report(report, out)
     return f"wrote {path} ({path.stat().st_size:,} bytes)\n"
@@ -228,19 +240,21 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="ranked configurations that fit (the scenario's `plan` block sets the search)")
     pl.add_argument("scenario", nargs="?", default=None, help="scenario YAML (default: the embedded GPT-3 175B)")
     pl.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    pl.add_argument("--top", type=int, default=10)
+    pl.add_argument("--top", type=bounded_int(1, 100_000), default=10, help="plans to show (1–100,000)")
     pl.add_argument("--objective", choices=("cost", "time", "pareto"), default=None)
     pl.set_defaults(func=_plan)
     sz = sub.add_parser("size", help="compute-optimal model size and tokens for a compute or dollar budget")
-    sz.add_argument("--compute-flops", type=float)
-    sz.add_argument("--budget-usd", type=float)
+    sz.add_argument("--compute-flops", type=bounded_float(0, 1e32, low_open=True), help="training FLOPs (0–1e32]")
+    sz.add_argument("--budget-usd", type=bounded_float(0, 1e13, low_open=True), help="dollars (0–1e13]")
     sz.add_argument("--hardware", default="h100-sxm-80gb")
-    sz.add_argument("--usd-per-gpu-hour", type=float)
-    sz.add_argument("--mfu", type=float, default=0.40)
+    sz.add_argument("--usd-per-gpu-hour", type=bounded_float(0, 1e5, low_open=True),
+                    help="price per GPU-hour (default: the profile's dated price)")
+    sz.add_argument("--mfu", type=bounded_float(0, 1, low_open=True), default=0.40,
+                    help="model FLOPs utilisation, a fraction in (0, 1] (default 0.40)")
     sz.add_argument("--format", choices=("table", "json"), default="table")
     sz.set_defaults(func=_size)
     dash = sub.add_parser("dashboard", help="start the Streamlit dashboard (GPT-3 175B on 1024 A100-80GB loaded)")
-    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--port", type=bounded_int(1, 65535), default=8501)
     dash.add_argument("--address", default="localhost")
     dash.add_argument("--browser", action="store_true", help="also open it in a local web browser")
     dash.set_defaults(func=_dashboard)

@@ -11,8 +11,8 @@ Num = Any
 
 
 def steps_for_tokens(*, tokens: float, tokens_per_step: float) -> int:
-    """Optimizer steps to consume `tokens`: the last, partial step counts as a whole one."""
-    return math.ceil(tokens / tokens_per_step - 1e-9)
+    """Optimizer steps to consume `tokens`: the last, partial step counts as a whole one (at least one)."""
+    return max(1, math.ceil(tokens / tokens_per_step - 1e-9))
 
 
 def gpu_hours(*, gpus: Num, seconds: Num) -> Num:
@@ -33,3 +33,8 @@ def energy_kwh(*, gpu_hours: Num, board_power_w: Num, power_fraction: Num, pue: 
 def co2_kg(*, energy_kwh: Num, kg_co2_per_kwh: Num) -> Num:
     """CO2e = energy × grid carbon intensity (Patterson et al. 2021 Sec. 2.5)."""
     return energy_kwh * kg_co2_per_kwh
+
+
+def energy_cost_usd(*, energy_kwh: Num, usd_per_kwh: Num) -> Num:
+    """Electricity bill = energy × price per kWh (for owned hardware; cloud GPU-hour prices include power)."""
+    return energy_kwh * usd_per_kwh

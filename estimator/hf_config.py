@@ -5,15 +5,15 @@ Families: gpt2, bert, t5, llama, mistral, mixtral (the keys are those of transfo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from estimator.errors import InputError
+from estimator.errors import InputError, format_validation_error
 from estimator.specs.model import ModelSpec
+from estimator.textio import read_json
 
 MAX_CONFIG_BYTES = 1_000_000  # real configs are a few kB; a larger file is not a config
 
@@ -47,7 +47,11 @@ def _req(cfg: dict[str, Any], key: str) -> Any:
 
 
 def _activation(cfg: dict[str, Any], key: str, default: str) -> str:
-    return _ACTIVATIONS.get(_get(cfg, key, str, default), "gelu")
+    value = _get(cfg, key, str, default)
+    if value not in _ACTIVATIONS:
+        raise InputError(f"config.json ({cfg.get('model_type')}): {key} {value!r} is not supported; "
+                         f"supported: {', '.join(sorted(_ACTIVATIONS))}")
+    return _ACTIVATIONS[value]
 
 
 def _gpt2(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +116,22 @@ def _llama(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# config.json key -> ModelSpec field, per family: errors name the key the user wrote
+_KEYS: dict[str, dict[str, str]] = {
+    "gpt2": {"n_layer": "n_layers", "n_embd": "d_model", "n_head": "n_heads", "n_inner": "d_ff",
+             "n_positions": "max_seq_len", "resid_pdrop": "dropout"},
+    "bert": {"num_hidden_layers": "n_layers", "hidden_size": "d_model", "num_attention_heads": "n_heads",
+             "intermediate_size": "d_ff", "max_position_embeddings": "max_seq_len", "hidden_dropout_prob": "dropout"},
+    "t5": {"num_layers": "n_layers", "num_decoder_layers": "n_decoder_layers", "num_heads": "n_heads", "d_kv": "d_head",
+           "n_positions": "max_seq_len", "dropout_rate": "dropout",
+           "relative_attention_num_buckets": "relative_attention_buckets"},
+    "llama": {"num_hidden_layers": "n_layers", "hidden_size": "d_model", "num_attention_heads": "n_heads",
+              "num_key_value_heads": "n_kv_heads", "intermediate_size": "d_ff", "head_dim": "d_head",
+              "max_position_embeddings": "max_seq_len", "num_local_experts": "n_experts",
+              "num_experts_per_tok": "top_k", "attention_dropout": "dropout"},
+}
+_KEYS = {**_KEYS, "mistral": _KEYS["llama"], "mixtral": _KEYS["llama"]}
+
 _FAMILIES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "gpt2": _gpt2, "bert": _bert, "t5": _t5, "llama": _llama, "mistral": _llama, "mixtral": _llama,
 }
@@ -131,22 +151,14 @@ def model_from_hf_dict(cfg: dict[str, Any], name: str = "hf-config") -> ModelSpe
     try:
         return ModelSpec.model_validate(fields)
     except ValidationError as exc:
-        raise InputError(f"config.json ({kind}) gives an invalid model:\n{exc}") from None
+        names = {field: key for key, field in _KEYS.get(kind, {}).items()}
+        raise InputError(format_validation_error(exc, prefix=f"config.json ({kind}): ", names=names)) from None
 
 
 def load_hf_config(path: str | Path) -> ModelSpec:
-    """Read a local config.json (at most 1 MB) into a ModelSpec."""
+    """Read a local config.json (at most 1 MB, a regular UTF-8 file) into a ModelSpec."""
     p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise InputError(f"cannot read {p}: {exc.strerror or exc}") from None
-    if size > MAX_CONFIG_BYTES:
-        raise InputError(f"{p}: {size:,} bytes is too large for a config.json (limit {MAX_CONFIG_BYTES:,})")
-    try:
-        cfg = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: not valid JSON: {exc}") from None
+    cfg = read_json(p, limit=MAX_CONFIG_BYTES, what="config.json")
     if not isinstance(cfg, dict):
         raise InputError(f"{p}: a config.json must hold a JSON object")
     return model_from_hf_dict(cfg, name=p.parent.name or p.stem)

@@ -6,8 +6,8 @@ import functools
 from pathlib import Path
 
 from estimator.errors import unknown_name
-from estimator.profiles import read_yaml
 from estimator.specs.model import ModelSpec
+from estimator.textio import read_yaml
 
 _DATA = Path(__file__).resolve().parent / "data" / "models.yaml"
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from estimator.errors import InputError, unknown_name
+from estimator.errors import InputError, format_validation_error, unknown_name
 from estimator.specs.hardware import HardwareSpec
+from estimator.textio import read_yaml
 
 PROFILES_ENV = "ESTIMATOR_PROFILES_DIR"
 
@@ -24,30 +23,15 @@ def profiles_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "hardware_profiles"
 
 
-def read_yaml(path: Path) -> Any:
-    """Read a YAML file with `yaml.safe_load`; syntax errors come back as InputError with the line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"{path}: YAML syntax error{where}: {problem}") from None
-
-
 def load_profile_file(path: Path) -> HardwareSpec:
     """Load and validate one profile YAML."""
-    data = read_yaml(path)
+    data = read_yaml(path, what="hardware profile")
     if not isinstance(data, dict):
         raise InputError(f"{path}: a hardware profile must be a mapping of fields")
     try:
         return HardwareSpec.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"{path}: invalid hardware profile:\n{exc}") from None
+        raise InputError(format_validation_error(exc, prefix=f"{path}: ")) from None
 
 
 @functools.cache

@@ -50,9 +50,14 @@ def to_table(est: TrainingEstimate) -> str:
     """A readable summary with units; the assumptions are printed under it."""
     e, a = est, est.assumptions
     mem = e.memory_per_gpu_bytes
-    cost = "n/a (no price: set pricing.usd_per_gpu_hour)" if e.cost_usd is None else fmt_usd(e.cost_usd)
+    if not e.fits_in_memory:
+        cost = "not priced: the configuration does not fit in memory (see below)"
+    elif e.cost_usd is None:
+        cost = "n/a (no price: set pricing.usd_per_gpu_hour)"
+    else:
+        cost = fmt_usd(e.cost_usd)
     cost_range = "" if e.cost_usd_range is None else f"  (range {_range(*e.cost_usd_range, fmt_usd)})"
-    price = "" if e.usd_per_gpu_hour is None else f" at ${e.usd_per_gpu_hour:.2f}/GPU-hour"
+    price = "" if e.usd_per_gpu_hour is None or e.cost_usd is None else f" at ${e.usd_per_gpu_hour:.2f}/GPU-hour"
     days = e.train_time_s / SECONDS_PER_DAY
     lines = [
         f"{e.scenario}: {e.model} on {e.gpus} × {e.hardware} (dp {e.dp}, {e.micro_batches} micro-batches/step)",
@@ -68,14 +73,20 @@ def to_table(est: TrainingEstimate) -> str:
         f"  (range {_range(e.train_time_s_range[0] / SECONDS_PER_DAY, e.train_time_s_range[1] / SECONDS_PER_DAY, lambda d: f'{d:,.1f}')} days)",
         f"  GPU-hours           {e.gpu_hours:,.0f}  (range {_range(*e.gpu_hours_range, lambda h: f'{h:,.0f}')})",
         f"  cost                {cost}{price}{cost_range}",
-        f"  energy              {e.energy_kwh / 1000:,.1f} MWh, {e.co2_kg / 1000:,.1f} t CO2e",
+        f"  energy              {e.energy_kwh / 1000:,.1f} MWh, {e.co2_kg / 1000:,.1f} t CO2e"
+        + ("" if e.energy_cost_usd is None else f", electricity {fmt_usd(e.energy_cost_usd)} (not in the cost above)"),
         f"  memory per GPU      {fmt_bytes(mem['total'])} of {fmt_bytes(e.memory_capacity_bytes)}"
         f" ({'fits' if e.fits_in_memory else 'DOES NOT FIT'}; {e.memory_stage} pipeline stage)",
         "                      " + ", ".join(f"{k} {mem[k] / GiB:,.2f}" for k in
                                              ("weights", "gradients", "optimizer", "activations", "other")) + " GiB",
         "",
-        "assumptions:",
     ]
+    if not e.fits_in_memory:
+        lines[-1:-1] = [f"  DOES NOT FIT: needs {fmt_bytes(mem['total'])} per GPU, {fmt_bytes(e.memory_shortfall_bytes)} more "
+                        f"than the {fmt_bytes(e.memory_capacity_bytes)} available; no cost is given.",
+                        "  it would fit with: " + ("; ".join(e.fit_suggestions) if e.fit_suggestions else
+                                                   "no single change tried (recompute, ZeRO, tp, pp, GPUs) is enough")]
+    lines.append("assumptions:")
     for key, value in a.items():
         shown = json.dumps(value) if isinstance(value, dict | list) else str(value)
         lines.append(f"  {key}: {shown}")

@@ -44,11 +44,14 @@ class TrainingEstimate(BaseModel):
     usd_per_gpu_hour: float | None
     energy_kwh: float
     co2_kg: float
+    energy_cost_usd: float | None
     memory_per_gpu_bytes: dict[str, float]
     memory_capacity_bytes: float
     memory_stage: str
     activation_terms_bytes: dict[str, float]
     fits_in_memory: bool
+    memory_shortfall_bytes: float
+    fit_suggestions: list[str]
     assumptions: dict[str, Any]
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from estimator.profiles import read_yaml
 from estimator.specs.hardware import ComputeDtype, HardwareSpec
+from estimator.textio import read_yaml
 
 Num = Any
 _DEFAULTS = Path(__file__).resolve().parent / "data" / "efficiency_defaults.yaml"

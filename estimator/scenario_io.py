@@ -7,27 +7,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from estimator.errors import InputError
-from estimator.profiles import read_yaml
+from estimator.errors import InputError, format_validation_error
 from estimator.specs.inference import InferenceScenario
 from estimator.specs.scenario import Scenario
+from estimator.textio import read_yaml
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "data" / "scenarios" / "gpt3-175b-a100.yaml"
 SERVING_SCENARIOS = Path(__file__).resolve().parent / "data" / "scenarios"
 DEFAULT_INFERENCE_SCENARIO = SERVING_SCENARIOS / "serving-customer-service.yaml"
 MAX_SCENARIO_BYTES = 1_000_000
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    """One line per problem: `field.path: message (got value)`."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "scenario"
-        msg = err["msg"].removeprefix("Value error, ")
-        got = err.get("input")
-        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-        lines.append(f"{loc}: {msg}{shown}")
-    return "\n".join(lines)
 
 
 def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
@@ -43,16 +31,14 @@ def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
 def load_scenario(path: str | Path | None = None) -> Scenario:
     """Load a scenario YAML (the embedded GPT-3 175B default when `path` is None)."""
     p = Path(path) if path is not None else DEFAULT_SCENARIO
-    if p.exists() and p.stat().st_size > MAX_SCENARIO_BYTES:
-        raise InputError(f"{p}: scenario files are limited to {MAX_SCENARIO_BYTES:,} bytes")
-    return scenario_from_dict(read_yaml(p), base_dir=p.parent)
+    return scenario_from_dict(read_yaml(p, limit=MAX_SCENARIO_BYTES, what="scenario file"), base_dir=p.parent)
 
 
 def load_plan_scenario(path: str | Path | None = None) -> Scenario:
     """Load a scenario for `estimator plan`: its layout (`gpus`, `parallelism`) is what the planner
     searches, so it is replaced by one GPU with no parallelism before validation and need not be valid."""
     p = Path(path) if path is not None else DEFAULT_SCENARIO
-    data = read_yaml(p)
+    data = read_yaml(p, limit=MAX_SCENARIO_BYTES, what="scenario file")
     if isinstance(data, dict):
         data = {**data, "gpus": 1, "parallelism": {}}
     return scenario_from_dict(data, base_dir=p.parent)
@@ -61,9 +47,7 @@ def load_plan_scenario(path: str | Path | None = None) -> Scenario:
 def load_inference_scenario(path: str | Path | None = None) -> InferenceScenario:
     """Load an inference (serving) scenario YAML; the default is the customer-service assistant."""
     p = Path(path) if path is not None else DEFAULT_INFERENCE_SCENARIO
-    if p.exists() and p.stat().st_size > MAX_SCENARIO_BYTES:
-        raise InputError(f"{p}: scenario files are limited to {MAX_SCENARIO_BYTES:,} bytes")
-    data = read_yaml(p)
+    data = read_yaml(p, limit=MAX_SCENARIO_BYTES, what="scenario file")
     if not isinstance(data, dict):
         raise InputError("an inference scenario must be a YAML mapping with at least model and hardware")
     try:

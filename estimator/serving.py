@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from estimator.cost import energy_cost_usd, energy_kwh
+from estimator.errors import require_finite
+from estimator.feasibility import NOT_PRICED, shortfall_bytes, shortfall_text
 from estimator.inference import (
     decode_step,
     efficiencies,
@@ -17,8 +20,8 @@ from estimator.inference import (
     serving_memory,
 )
 from estimator.params import count_params
-from estimator.specs.inference import InferenceScenario
-from estimator.units import HOURS_PER_MONTH
+from estimator.specs.inference import STORE_BYTES, InferenceScenario
+from estimator.units import HOURS_PER_MONTH, fmt_bytes
 
 ASSUMPTIONS = {
     "engine": "an optimised engine (CUDA graphs, fused kernels, FlashAttention, continuous batching as in vLLM "
@@ -65,6 +68,9 @@ class InferenceEstimate(BaseModel):
     usd_per_million_output_tokens: float | None
     monthly_cost_usd: float | None
     energy_kwh_per_month: float
+    energy_cost_usd_per_month: float | None
+    memory_shortfall_bytes: float
+    fit_suggestions: list[str]
     assumptions: dict[str, Any]
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -114,12 +120,15 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
         replicas, rate, meets_ttft, meets_tpot = 1, capacity, None, None
     gpus = replicas * sc.gpus
     price = _price(sc)
-    hourly = gpus * price if price else None
+    fits = mem.fits
+    hourly = gpus * price if price and fits else None  # a replica that does not fit gets no price
     tokens_in_h, tokens_out_h = rate * 3600 * prompt, rate * 3600 * out
     share_prefill = prefill_one / gpu_s_per_request
     busy = rate / (replicas * capacity)
+    kwh_month = energy_kwh(gpu_hours=gpus * HOURS_PER_MONTH, board_power_w=sc.hardware.tdp_w,
+                           power_fraction=sc.energy.power_fraction_of_tdp, pue=sc.energy.pue)
     floor = sc.weight_bytes * count_active_read(sc) / (p.tp * sc.hardware.memory_bandwidth_bytes_per_s)
-    return InferenceEstimate(
+    est = InferenceEstimate(
         scenario=sc.name, model=sc.model.name, hardware=sc.hardware.name, gpus_per_replica=sc.gpus, batch=batch,
         sequences_per_step=seqs, ttft_s=float(ttft), tpot_s=float(step.total),
         decode_breakdown_s={"weights": float(step.weights_s), "kv_cache": float(step.kv_s), "tp_comm": float(step.tp_comm_s),
@@ -129,20 +138,65 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
         memory_per_gpu_bytes={"weights": mem.weights, "kv_cache": mem.kv_cache, "activations": mem.activations,
                               "other": mem.other, "total": mem.total},
         fits_in_memory=mem.fits, max_batch=fit_batch,
-        max_context_tokens=max_context(sc, batch=batch, prompt=req.prompt_tokens.high),
+        max_context_tokens=min(max_context(sc, batch=batch, prompt=req.prompt_tokens.high), sc.model.max_seq_len),
         replicas=replicas, gpus_needed=gpus, utilisation=float(busy), meets_ttft_target=meets_ttft,
         meets_tpot_target=meets_tpot,
         usd_per_million_tokens=hourly / (tokens_in_h + tokens_out_h) * 1e6 if hourly else None,
         usd_per_million_input_tokens=hourly * share_prefill / tokens_in_h * 1e6 if hourly else None,
         usd_per_million_output_tokens=hourly * (1 - share_prefill) / tokens_out_h * 1e6 if hourly else None,
         monthly_cost_usd=hourly * HOURS_PER_MONTH if hourly else None,
-        energy_kwh_per_month=gpus * sc.hardware.tdp_w / 1000 * HOURS_PER_MONTH * sc.energy.power_fraction_of_tdp * sc.energy.pue,
+        energy_kwh_per_month=kwh_month,
+        energy_cost_usd_per_month=(energy_cost_usd(energy_kwh=kwh_month, usd_per_kwh=sc.energy.usd_per_kwh)
+                                   if sc.energy.usd_per_kwh is not None and fits else None),
+        memory_shortfall_bytes=shortfall_bytes(total_bytes=mem.total, capacity_bytes=mem.capacity),
+        fit_suggestions=[] if fits else serving_fit_suggestions(sc, batch),
         assumptions={**ASSUMPTIONS, "price": {"usd_per_gpu_hour": price, "source": "scenario" if sc.pricing.usd_per_gpu_hour
                                                else (sc.hardware.default_price.model_dump() if sc.hardware.default_price else None)},
                      "weights_dtype": sc.quantisation.weights or sc.precision, "kv_cache_dtype": sc.quantisation.kv_cache or sc.precision,
                      "compute_dtype": sc.precision, "efficiencies": {"gemm_max": eff.gemm_max, "memory_bandwidth": eff.memory},
-                     "mean_prompt_tokens": prompt, "mean_output_tokens": out},
+                     "mean_prompt_tokens": prompt, "mean_output_tokens": out,
+                     **({} if fits else {"not_priced": f"{NOT_PRICED}: " + shortfall_text(
+                         total_bytes=mem.total, capacity_bytes=mem.capacity)})},
     )
+    require_finite(est.to_json_dict(), "check the hardware profile and the request sizes and traffic")
+    return est
+
+
+def serving_fit_suggestions(sc: InferenceScenario, batch: int, limit: int = 3) -> list[str]:
+    """Single changes after which one replica fits: narrower weights or KV cache, more tensor parallelism
+    (inside a node), a smaller batch. Each is a re-validated scenario whose memory was computed."""
+    req = sc.inference
+    data = sc.model_dump(mode="json", exclude_none=True)
+    candidates: list[tuple[str, dict[str, Any]]] = []
+    for store in ("fp8", "int8", "int4"):
+        if STORE_BYTES[store] < sc.weight_bytes:
+            candidates.append((f"quantisation.weights: {store}",
+                               {**data, "quantisation": {**data.get("quantisation", {}), "weights": store}}))
+    if sc.kv_bytes > 1:
+        candidates.append(("quantisation.kv_cache: fp8", {**data, "quantisation": {**data.get("quantisation", {}),
+                                                                                     "kv_cache": "fp8"}}))
+    tp = sc.parallelism.tp
+    for factor in (2, 4, 8):
+        if tp * factor <= sc.hardware.gpus_per_node:
+            candidates.append((f"parallelism.tp: {tp * factor}", {**data, "gpus": tp * factor * sc.parallelism.pp,
+                                                                  "parallelism": {"tp": tp * factor,
+                                                                                  "pp": sc.parallelism.pp}}))
+    if batch > 1:
+        candidates.append(("inference.batch: 1", {**data, "inference": {**data["inference"], "batch": 1}}))
+    out = []
+    for label, cand in candidates:
+        try:
+            other = InferenceScenario.model_validate(cand)
+        except ValueError:
+            continue
+        b = 1 if label == "inference.batch: 1" else batch
+        mem = serving_memory(other, batch=b, context=req.prompt_tokens.high + req.output_tokens.high,
+                             prompt=req.prompt_tokens.high)
+        if mem.fits:
+            out.append(f"{label} → {fmt_bytes(mem.total)} per GPU of {fmt_bytes(mem.capacity)}")
+            if len(out) >= limit:
+                break
+    return out
 
 
 def count_active_read(sc: InferenceScenario) -> float:

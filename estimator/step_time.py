@@ -20,7 +20,7 @@ from estimator.roofline import Efficiencies, resolve_efficiencies
 from estimator.schedule import pipeline_p2p_count, pipeline_time_s
 from estimator.specs.precision import OPTIMIZERS, optimizer_bytes_per_param
 from estimator.specs.scenario import Scenario
-from estimator.training_shape import sequence_shape
+from estimator.training_shape import executed_causal_fraction, sequence_shape
 
 Num = Any
 PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm", "optimizer")
@@ -55,10 +55,11 @@ def _stage(sc: Scenario, c: Columns, eff: Efficiencies, lay: Layout, rank: Num) 
     shape = sequence_shape(sc)
     act = sc.precision_policy.activation_bytes
     flash = t.flash_attention
-    frac = 0.5 if (flash and m.architecture == "decoder") else 1.0  # a fused causal kernel skips masked blocks
+    frac = executed_causal_fraction(flash)  # causal layers: decoder-only, and the decoder of an encoder-decoder
     sp_ = stage_params(sc, c, rank)
+    enc_frac = frac if m.architecture == "decoder" else 1.0  # encoders attend bidirectionally
     layers = [(sp_.layers - sp_.decoder_layers,
-               layer_time(m, lay, eff, LayerJob(shape.encoder_tokens, frac, flash, act, finetune=sc.finetune)))]
+               layer_time(m, lay, eff, LayerJob(shape.encoder_tokens, enc_frac, flash, act, finetune=sc.finetune)))]
     if m.n_decoder_layers:
         job = LayerJob(shape.decoder_tokens, frac, flash, act, cross_kv_len=shape.encoder_tokens, finetune=sc.finetune)
         layers.append((sp_.decoder_layers, layer_time(m, lay, eff, job)))

@@ -22,13 +22,35 @@ SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 HOURS_PER_MONTH = 730.0  # 8760 h / 12, the convention of cloud price sheets
 
-_BYTE_UNITS = {
-    "b": 1.0, "byte": 1.0, "bytes": 1.0,
-    "kb": KB, "mb": MB, "gb": GB, "tb": TB,
-    "kib": KiB, "mib": MiB, "gib": GiB, "tib": TiB,
-}
-_RATE_UNITS = {"b/s": 1.0, "kb/s": KB, "mb/s": MB, "gb/s": GB, "tb/s": TB}
+_PREFIXES = {"": 1.0, "k": KB, "K": KB, "M": MB, "G": GB, "T": TB, "P": 1e15,
+             "Ki": KiB, "Mi": MiB, "Gi": GiB, "Ti": TiB, "Pi": 2.0**50}
+# "B" (or "byte(s)") is a byte, "b" (or "bit(s)") a bit: NICs are quoted in Gb/s, memories in GB/s
+_UNIT = re.compile(r"^(?P<prefix>[kKMGTP]i?)?(?P<unit>B|bytes?|b|bits?)(?P<rate>/s|ps)?$")
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z/]+)\s*$")
+UNITS_HELP = ("B or byte = bytes, b or bit = bits (÷ 8); prefixes k, M, G, T, P (10³…) and Ki, Mi, Gi, Ti, Pi "
+              "(2¹⁰…); rates end in /s: '80 GiB', '2.039 TB/s', '400 Gb/s' (= 50 GB/s)")
+
+
+def _scale(unit: str, *, rate: bool) -> float | None:
+    """Bytes (per second with `rate`) in one `unit`, or None if `unit` is not a unit of that kind."""
+    match = _UNIT.match(unit)
+    if match is None or bool(match.group("rate")) != rate:
+        return None
+    bits = match.group("unit") in ("b", "bit", "bits")
+    return _PREFIXES[match.group("prefix") or ""] / (8.0 if bits else 1.0)
+
+
+def _parse(value: object, *, rate: bool, what: str, example: str) -> object:
+    if not isinstance(value, str):
+        return value
+    match = _QUANTITY.match(value)
+    scale = _scale(match.group(2), rate=rate) if match else None
+    if match and scale is not None:
+        return float(match.group(1)) * scale
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"cannot read {value!r} as {what}; write e.g. {example} (B = bytes, b = bits)") from None
 
 
 def parse_bytes(value: object) -> object:
@@ -36,32 +58,12 @@ def parse_bytes(value: object) -> object:
 
     Anything else is returned unchanged so that the pydantic field reports it with its own message.
     """
-    if isinstance(value, str):
-        match = _QUANTITY.match(value)
-        if match and match.group(2).lower() in _BYTE_UNITS:
-            return float(match.group(1)) * _BYTE_UNITS[match.group(2).lower()]
-        try:
-            return float(value)
-        except ValueError:
-            raise ValueError(
-                f"cannot read {value!r} as a byte count; write a number of bytes or e.g. '80 GiB', '40 GB'"
-            ) from None
-    return value
+    return _parse(value, rate=False, what="a byte count", example="'80 GiB' or '40 GB'")
 
 
 def parse_bytes_per_s(value: object) -> object:
-    """Parse '2.039 TB/s', '300 GB/s' to bytes per second; pass numbers through."""
-    if isinstance(value, str):
-        match = _QUANTITY.match(value)
-        if match and match.group(2).lower() in _RATE_UNITS:
-            return float(match.group(1)) * _RATE_UNITS[match.group(2).lower()]
-        try:
-            return float(value)
-        except ValueError:
-            raise ValueError(
-                f"cannot read {value!r} as a bandwidth; write bytes per second or e.g. '2.0 TB/s', '300 GB/s'"
-            ) from None
-    return value
+    """Parse '2.039 TB/s', '300 GB/s', '400 Gb/s' (bits: 50 GB/s) to bytes per second; pass numbers through."""
+    return _parse(value, rate=True, what="a bandwidth", example="'2.0 TB/s', '300 GB/s' or '400 Gb/s'")
 
 
 def fmt_bytes(n: float) -> str:

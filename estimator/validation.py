@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from estimator.profiles import read_yaml
 from estimator.scenario_io import scenario_from_dict
 from estimator.specs.scenario import Scenario
+from estimator.textio import read_yaml
 
 RUNS_FILE = Path(__file__).resolve().parent / "data" / "public_runs.yaml"
 _GPUS = {"NVIDIA A100 SXM 80GB": "a100-sxm-80gb"}

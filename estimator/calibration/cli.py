@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from estimator.cli_types import bounded_int
 from estimator.errors import InputError
 
 
@@ -24,13 +25,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     gemm.add_argument("--base", help="profile whose vendor peaks the efficiencies are relative to (GPUs)")
     gemm.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     gemm.add_argument("--dtype", action="append", choices=("fp32", "bf16", "fp16"), help="repeatable")
-    gemm.add_argument("--max-size", type=int, default=2048, help="largest square GEMM dimension")
-    gemm.add_argument("--repeats", type=int, default=5)
+    gemm.add_argument("--max-size", type=bounded_int(16, 65536), default=2048, help="largest square GEMM dimension")
+    gemm.add_argument("--repeats", type=bounded_int(1, 1000), default=5)
     comm = csub.add_parser("comm", help="all-reduce/all-gather/reduce-scatter/send-recv under torchrun; α-β fit")
-    comm.add_argument("--nproc", type=int, default=2, help="processes on this machine")
-    comm.add_argument("--max-bytes", type=int, default=1 << 24)
-    comm.add_argument("--repeats", type=int, default=5)
-    comm.add_argument("--port", type=int, default=29533)
+    comm.add_argument("--nproc", type=bounded_int(1, 1024), default=2, help="processes on this machine")
+    comm.add_argument("--max-bytes", type=bounded_int(8, 1 << 34), default=1 << 24)
+    comm.add_argument("--repeats", type=bounded_int(1, 1000), default=5)
+    comm.add_argument("--port", type=bounded_int(1, 65535), default=29533)
     comm.add_argument("--format", choices=("table", "json"), default="table")
     comm.add_argument("-o", "--output", type=Path, help="profile YAML to write the fit into (with --base)")
     comm.add_argument("--base", help="profile to copy into --output with the fitted intra-node link")

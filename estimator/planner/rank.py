@@ -53,4 +53,5 @@ def plan_scenario(sc: Scenario, row: pd.Series, index: int) -> dict[str, Any]:
         "pricing": sc.pricing.model_dump(mode="json", exclude_none=True) if str(row["hardware"]) == sc.hardware.name else {},
         "energy": sc.energy.model_dump(mode="json"),
         "assumptions": sc.assumptions.model_dump(mode="json"),
+        **({"finetune": sc.finetune.model_dump(mode="json")} if sc.finetune is not None else {}),
     }

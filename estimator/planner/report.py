@@ -36,6 +36,7 @@ def to_json(sc: Scenario, result: PlanResult, spec: PlanSpec, top: int) -> str:
            "configurations_per_s": result.configurations_evaluated / max(result.search_time_s, 1e-9),
            "valid_plans": len(result.table), "objective": spec.objective,
            "rejected_by_reason": {k or "valid": int(v) for k, v in result.reasons().items()},
+           "unpriced_hardware": result.unpriced_hardware(),
            "constraints": spec.model_dump(mode="json"), "plans": top_plans(sc, result, spec, top)}
     return json.dumps(doc, indent=2) + "\n"
 
@@ -67,4 +68,7 @@ def to_table(result: PlanResult, spec: PlanSpec, top: int) -> str:
               f"{spec.memory_headroom:.0%}). ^ = within 3 % of the MFU ceiling the validation supports: the "
               "model is at its most optimistic there.", "rejected: " + ", ".join(
                   f"{k} {int(v):,}" for k, v in result.reasons().items() if k and v)]
+    if result.unpriced_hardware():
+        lines.append("no price in the profiles of: " + ", ".join(result.unpriced_hardware())
+                     + " (give pricing.usd_per_gpu_hour in the scenario for its own hardware, or add a price to the profile)")
     return "\n".join(lines) + "\n"

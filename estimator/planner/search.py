@@ -65,6 +65,11 @@ class PlanResult:
             counts += np.bincount(chunk.reason, minlength=len(REASONS))
         return pd.Series(counts, index=list(REASONS), name="configurations")
 
+    def unpriced_hardware(self) -> list[str]:
+        """Profiles searched without a price (their plans cannot be ranked by cost or held to a budget)."""
+        code = REASONS.index("no price in the hardware profile (cannot be ranked by cost or held to a budget)")
+        return sorted({c.hardware for c in self.chunks if (c.reason == code).any()})
+
     def rejected(self, limit: int = 1000) -> pd.DataFrame:
         """Up to `limit` rejected configurations as rows with their reason."""
         rows: list[dict[str, Any]] = []
@@ -116,6 +121,8 @@ def _chunk(sc: Scenario, plan: PlanSpec, grid: dict[str, np.ndarray], reason: np
         rules.append((seconds > plan.deadline_days * SECONDS_PER_DAY, 10))
     if plan.budget_usd:
         rules.append((hours * price > plan.budget_usd, 11))
+    if math.isnan(price) and (plan.budget_usd or plan.objective != "time"):
+        rules.append((np.ones(n, dtype=bool), 12))
     for broken, code in reversed(rules):
         sub[(sub == 0) & broken] = code
     cap = mfu_cap(sc.hardware)

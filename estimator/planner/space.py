@@ -21,6 +21,7 @@ REASONS = (
     "MFU above what the validation supports",
     "over the deadline",
     "over the budget",
+    "no price in the hardware profile (cannot be ranked by cost or held to a budget)",
 )
 
 

@@ -13,13 +13,13 @@ import pandas as pd
 from estimator.errors import InputError
 from estimator.planner import plan
 from estimator.planner.rank import plan_scenario, rank
-from estimator.profiles import read_yaml
 from estimator.results import TrainingEstimate
 from estimator.scenario_io import load_inference_scenario, load_scenario, scenario_from_dict
 from estimator.serving import InferenceEstimate, estimate_inference
 from estimator.specs.plan import PlanSpec
 from estimator.specs.scenario import Scenario
 from estimator.sweeps import gpu_count_sweep, hardware_comparison, sensitivity
+from estimator.textio import read_yaml
 from estimator.training import estimate_training
 from estimator.validation import summary, validate
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, PositiveFloat
+from pydantic import BeforeValidator, Field
 
 from estimator.specs.base import Frozen
 from estimator.units import parse_bytes, parse_bytes_per_s
 
-Bytes = Annotated[float, BeforeValidator(parse_bytes), Field(gt=0, le=1e15)]
-BytesPerS = Annotated[float, BeforeValidator(parse_bytes_per_s), Field(gt=0, le=1e16)]
-Peak = Annotated[float, Field(gt=0, le=1e19)]
+# physical bounds: a megabyte to a petabyte of memory, a megabyte/s to 10 PB/s of bandwidth, a GFLOP/s to
+# 10 EFLOP/s of peak; outside them no accelerator exists and an estimate would not be finite
+Bytes = Annotated[float, BeforeValidator(parse_bytes), Field(ge=1e6, le=1e15)]
+BytesPerS = Annotated[float, BeforeValidator(parse_bytes_per_s), Field(ge=1e6, le=1e16)]
+Peak = Annotated[float, Field(ge=1e9, le=1e19)]
 ComputeDtype = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4"]
 
 
@@ -35,7 +37,7 @@ class PeakFlops(Frozen):
 class Price(Frozen):
     """A rental price per accelerator-hour, with who charged it and when."""
 
-    usd_per_gpu_hour: PositiveFloat
+    usd_per_gpu_hour: float = Field(gt=0.0, le=1.0e5)
     provider: str
     kind: Literal["on-demand", "reserved", "spot", "assumed"] = "on-demand"
     date: str
@@ -50,15 +52,15 @@ class EfficiencyCurve(Frozen):
     Fitted by `estimator calibrate gemm`.
     """
 
-    max: float = Field(gt=0.0, le=1.0)
-    half_flops: float | None = Field(default=None, ge=0.0)  # None: peak × the default kernel overhead
+    max: float = Field(ge=0.01, le=1.0)
+    half_flops: float | None = Field(default=None, ge=0.0, le=1e18)  # None: peak × the default kernel overhead
 
 
 class CommLink(Frozen):
     """α-β model of one link type: time = α·steps + bytes_on_the_wire / bandwidth (Hockney 1994)."""
 
-    alpha_s: float = Field(ge=0.0)
-    bandwidth_bytes_per_s: PositiveFloat
+    alpha_s: float = Field(ge=0.0, le=1.0)
+    bandwidth_bytes_per_s: float = Field(ge=1e3, le=1e16)
 
 
 class Calibration(Frozen):
@@ -66,7 +68,7 @@ class Calibration(Frozen):
 
     gemm: dict[ComputeDtype, EfficiencyCurve] = Field(default_factory=dict)
     attention: dict[ComputeDtype, EfficiencyCurve] = Field(default_factory=dict)
-    memory_bandwidth_efficiency: float | None = Field(default=None, gt=0.0, le=1.5)
+    memory_bandwidth_efficiency: float | None = Field(default=None, ge=0.01, le=1.5)
     comm: dict[Literal["intra_node", "inter_node"], CommLink] = Field(default_factory=dict)
     date: str = ""
     command: str = ""
@@ -86,8 +88,8 @@ class HardwareSpec(Frozen):
     memory_bandwidth_bytes_per_s: BytesPerS
     intra_node_bandwidth_bytes_per_s: BytesPerS
     inter_node_bandwidth_bytes_per_s: BytesPerS
-    gpus_per_node: int = Field(gt=0, le=1_000_000)
-    tdp_w: float = Field(gt=0, le=100_000)
+    gpus_per_node: int = Field(gt=0, le=100_000)
+    tdp_w: float = Field(ge=1.0, le=100_000)
     prices: tuple[Price, ...] = ()
     sources: dict[str, str] = Field(default_factory=dict)
     notes: tuple[str, ...] = ()

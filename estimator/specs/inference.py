@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from estimator.specs.base import Frozen
 from estimator.specs.hardware import HardwareSpec
@@ -29,8 +29,8 @@ class QuantisationSpec(Frozen):
 class Distribution(Frozen):
     """A token-length distribution: its mean, and optionally its 95th percentile (for latency and memory)."""
 
-    mean: PositiveFloat
-    p95: PositiveFloat | None = None
+    mean: float = Field(ge=1.0, le=1.0e7)  # tokens: one to ten million
+    p95: float | None = Field(default=None, ge=1.0, le=1.0e7)
 
     @model_validator(mode="after")
     def _ordered(self) -> Distribution:
@@ -50,11 +50,11 @@ def _as_distribution(value: Any) -> Any:
 class RequestSpec(Frozen):
     """One request: prompt and output tokens (numbers or distributions), decoding and the batch."""
 
-    batch: PositiveInt = 1
+    batch: int = Field(default=1, gt=0, le=1_000_000)
     prompt_tokens: Distribution = Distribution(mean=512)
     output_tokens: Distribution = Distribution(mean=256)
     decoding: Literal["greedy", "sampling", "beam"] = "greedy"
-    beam_width: PositiveInt = 1
+    beam_width: int = Field(default=1, gt=0, le=1024)
 
     _dist = field_validator("prompt_tokens", "output_tokens", mode="before")(lambda cls, v: _as_distribution(v))
 
@@ -73,10 +73,10 @@ class RequestSpec(Frozen):
 class TrafficSpec(Frozen):
     """Load to serve and latency to meet. Give requests_per_s or requests_per_day."""
 
-    requests_per_s: PositiveFloat | None = None
-    requests_per_day: PositiveFloat | None = None
-    ttft_target_s: PositiveFloat = 1.0
-    tpot_target_s: PositiveFloat = 0.05
+    requests_per_s: float | None = Field(default=None, gt=0.0, le=1.0e7)
+    requests_per_day: float | None = Field(default=None, gt=0.0, le=1.0e12)
+    ttft_target_s: float = Field(default=1.0, gt=0.0, le=3600.0)
+    tpot_target_s: float = Field(default=0.05, gt=0.0, le=60.0)
     max_utilisation: float = Field(default=0.7, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
@@ -93,8 +93,8 @@ class TrafficSpec(Frozen):
 class ServingParallelism(Frozen):
     """One replica's layout (tensor and pipeline parallel); replicas scale out for traffic."""
 
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
+    tp: int = Field(default=1, gt=0, le=1024)
+    pp: int = Field(default=1, gt=0, le=1024)
 
 
 class InferenceScenario(Frozen):
@@ -103,7 +103,7 @@ class InferenceScenario(Frozen):
     name: str = Field(default="serving", max_length=200)
     model: ModelSpec
     hardware: HardwareSpec
-    gpus: PositiveInt = 1
+    gpus: int = Field(default=1, gt=0, le=1_048_576)
     parallelism: ServingParallelism = ServingParallelism()
     precision: ServeDtype = "bf16"
     quantisation: QuantisationSpec = QuantisationSpec()
@@ -113,7 +113,7 @@ class InferenceScenario(Frozen):
     energy: EnergySpec = EnergySpec()
     flash_attention: bool = True
     memory_utilisation: float = Field(default=0.9, gt=0.0, le=1.0)  # vLLM's gpu_memory_utilization default
-    framework_overhead_bytes: float = Field(default=2.0e9, ge=0.0)
+    framework_overhead_bytes: float = Field(default=2.0e9, ge=0.0, le=1.0e13)
 
     @field_validator("model", mode="before")
     @classmethod

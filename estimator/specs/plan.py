@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, Strict, model_validator
 
 from estimator.specs.base import Frozen
 from estimator.specs.parallel import Recompute
 from estimator.specs.precision import PrecisionName
 
 Objective = Literal["cost", "time", "pareto"]
+Count = Annotated[int, Strict(), Field(gt=0, le=1_000_000_000)]  # a whole number, never true or "8"
 
 
 class PlanSpec(Frozen):
@@ -24,18 +25,18 @@ class PlanSpec(Frozen):
     """
 
     hardware: tuple[str, ...] = ()
-    max_gpus: PositiveInt = 4096
-    min_gpus: PositiveInt = 1
-    deadline_days: PositiveFloat | None = None
-    budget_usd: PositiveFloat | None = None
-    global_batch: tuple[PositiveInt, ...] = ()
+    max_gpus: int = Field(default=4096, gt=0, le=10_000_000)
+    min_gpus: int = Field(default=1, gt=0, le=10_000_000)
+    deadline_days: float | None = Field(default=None, gt=0.0, le=100_000.0)
+    budget_usd: float | None = Field(default=None, gt=0.0, le=1.0e13)
+    global_batch: tuple[Count, ...] = ()
     precisions: tuple[PrecisionName, ...] = ()
     recompute: tuple[Recompute, ...] = ("none", "selective", "full")
-    zero_stages: tuple[int, ...] = (0, 1, 2, 3)
-    micro_batches: tuple[PositiveInt, ...] = (1, 2, 4, 8)
-    max_tp: PositiveInt = 8
-    max_cp: PositiveInt = 4
-    max_virtual_stages: PositiveInt = 6
+    zero_stages: tuple[Annotated[int, Strict()], ...] = (0, 1, 2, 3)
+    micro_batches: tuple[Count, ...] = (1, 2, 4, 8)
+    max_tp: int = Field(default=8, gt=0, le=1024)
+    max_cp: int = Field(default=4, gt=0, le=1024)
+    max_virtual_stages: int = Field(default=6, gt=0, le=128)
     memory_headroom: float = Field(default=0.10, ge=0.0, lt=1.0)
     near_memory_fraction: float = Field(default=0.95, gt=0.0, le=1.0)
     objective: Objective = "cost"

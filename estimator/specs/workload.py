@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from estimator.specs.base import Frozen
 from estimator.specs.precision import OptimizerName
@@ -19,21 +19,23 @@ class TrainingSpec(Frozen):
     `objective` defaults from the architecture: causal-lm (decoder), mlm-nsp (encoder),
     span-corruption (encoder-decoder). `causal_attention_flops` is the counting convention for causal
     attention: "full" counts the whole s×s score matrix (Narayanan et al. 2021, PaLM, Korthikanti et al.
-    2022 Eq. 7), "half" only the causal triangle (newer Megatron-LM). It changes FLOP counts, not time.
+    2022 Eq. 7), "half" only the causal triangle (newer Megatron-LM); unset, it counts what the kernel
+    executes (half with FlashAttention, which skips masked blocks; full without). It changes reported FLOP
+    counts, not time; MFU and HFU always count what the kernels execute, so they cannot exceed 1.
     """
 
-    tokens: float | None = Field(default=None, gt=0, le=1e18)
+    tokens: float | None = Field(default=None, ge=1, le=1e18)
     global_batch: int = Field(gt=0, le=1_000_000_000)
     seq_len: int = Field(gt=0, le=1_000_000_000)
     objective: Objective | None = None
-    decoder_seq_len: PositiveInt | None = None
+    decoder_seq_len: int | None = Field(default=None, gt=0, le=1_000_000_000)
     mlm_probability: float = Field(default=0.15, gt=0.0, le=1.0)
     gather_masked_logits: bool = False
-    noise_density: float = Field(default=0.15, gt=0.0, lt=1.0)
-    mean_noise_span_length: float = Field(default=3.0, ge=1.0)
+    noise_density: float = Field(default=0.15, gt=0.0, le=0.95)  # UL2 uses up to 0.5
+    mean_noise_span_length: float = Field(default=3.0, ge=1.0, le=1.0e4)  # UL2 uses up to 64
     optimizer: OptimizerName = "adamw"
     flash_attention: bool = True
-    causal_attention_flops: AttentionFlops = "full"
+    causal_attention_flops: AttentionFlops | None = None
 
 
 class FinetuneSpec(Frozen):
@@ -49,7 +51,7 @@ class FinetuneSpec(Frozen):
     method: Literal["full", "lora", "qlora"] = "lora"
     rank: int = Field(default=16, gt=0, le=1_000_000)
     targets: Literal["qv", "attention", "all-linear"] = "all-linear"
-    dataset_tokens: float = Field(gt=0, le=1e18)
+    dataset_tokens: float = Field(ge=1, le=1e18)
     epochs: float = Field(default=1.0, gt=0, le=1e6)
 
     @property
@@ -74,12 +76,14 @@ class EnergySpec(Frozen):
     and of Patterson et al. 2021); CO2 = energy × `kg_co2_per_kwh`.
     Defaults: fraction 1.0 (TDP × hours, as Meta's model cards), PUE 1.1 (Patterson et al. 2021 Table 4
     for the GPT-3 datacenter; LLaMA-1 §6), 0.429 kgCO2e/kWh (US average mix, Patterson et al. 2021).
+    `usd_per_kwh` prices the electricity as `energy_cost_usd` (e.g. 0.0806, the 2023 US industrial average,
+    EIA); it is reported beside, not added to, the GPU-hour cost, which for rented GPUs includes power.
     """
 
     power_fraction_of_tdp: float = Field(default=1.0, gt=0.0, le=1.5)
     pue: float = Field(default=1.1, ge=1.0, le=3.0)
     kg_co2_per_kwh: float = Field(default=0.429, ge=0.0, le=2.0)
-    usd_per_kwh: float | None = Field(default=None, ge=0.0)
+    usd_per_kwh: float | None = Field(default=None, ge=0.0, le=10.0)  # prices `energy_cost_usd` (owned hardware)
 
 
 class AssumptionsSpec(Frozen):
