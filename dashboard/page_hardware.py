@@ -15,7 +15,7 @@ def render() -> None:
     st.header("Hardware: the same job on every accelerator")
     fields = state.from_query(dict(st.query_params))
     try:
-        sc = scenario_from_dict(state.scenario_dict(fields))
+        sc = scenario_from_dict(state.scenario_dict(fields), names_only=True)
     except InputError as exc:
         st.error(f"The training page's scenario is not valid: {exc}")
         return

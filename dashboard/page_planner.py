@@ -41,7 +41,8 @@ def render() -> None:
         spec = PlanSpec(hardware=tuple(hardware), max_gpus=int(max_gpus), deadline_days=deadline or None,
                         budget_usd=budget or None, memory_headroom=headroom, objective=objective)
         sc = scenario_from_dict({**state.scenario_dict({**fields, "gpus": 1, "tp": 1, "pp": 1, "cp": 1, "ep": 1,
-                                                        "virtual_stages": 1, "sequence_parallel": False})})
+                                                        "virtual_stages": 1, "sequence_parallel": False})},
+                                names_only=True)
     except (InputError, ValueError) as exc:
         st.error(str(exc))
         return

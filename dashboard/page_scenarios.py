@@ -19,7 +19,7 @@ def _html_report(scenario_yaml: str) -> str:
     from estimator.report.document import document
     from estimator.report.render import to_html
 
-    report = build_report([scenario_from_dict(yaml.safe_load(scenario_yaml))], alternatives=False)
+    report = build_report([scenario_from_dict(yaml.safe_load(scenario_yaml), names_only=True)], alternatives=False)
     return to_html(document(report))
 
 
@@ -34,7 +34,7 @@ def render() -> None:
         if st.button("Save the current scenario", key="save"):
             saved[name] = current
         try:
-            est = estimate_training(scenario_from_dict(current))
+            est = estimate_training(scenario_from_dict(current, names_only=True))
         except InputError as exc:
             st.error(str(exc))
             return
@@ -47,7 +47,7 @@ def render() -> None:
     if saved:
         rows = []
         for label, data in saved.items():
-            e = estimate_training(scenario_from_dict(data))
+            e = estimate_training(scenario_from_dict(data, names_only=True))
             rows.append({"scenario": label, "model": e.model, "hardware": e.hardware, "gpus": e.gpus,
                          "days": e.train_time_s / 86400, "cost_usd": e.cost_usd, "mfu": e.mfu,
                          "memory_GiB": e.memory_per_gpu_bytes["total"] / 2**30, "energy_MWh": e.energy_kwh / 1000})

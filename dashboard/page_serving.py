@@ -53,7 +53,7 @@ def render() -> None:
                        "ttft_target_s": c[1].number_input("Time-to-first-token target (s)", 0.01, 60.0, float(t.get("ttft_target_s", 1.0))),
                        "tpot_target_s": c[2].number_input("Per-token target (s)", 0.001, 10.0, float(t.get("tpot_target_s", 0.05)), format="%.3f")}
     try:
-        sc = InferenceScenario.model_validate(data)
+        sc = InferenceScenario.model_validate(data, context={"names_only": True})
     except ValidationError as exc:
         st.error(format_validation_error(exc))
         return

@@ -98,7 +98,7 @@ def render() -> None:
         st.error(model_error)
         return
     try:
-        sc = scenario_from_dict(state.scenario_dict(fields, model))
+        sc = scenario_from_dict(state.scenario_dict(fields, model), names_only=True)
     except InputError as exc:
         errors = state.field_errors(str(exc))
         for key, text in errors.items():

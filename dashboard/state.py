@@ -3,6 +3,7 @@ reproduces it. Only field plumbing lives here; every number comes from the estim
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
@@ -16,24 +17,77 @@ FLOAT_FIELDS = {"tokens", "usd_per_gpu_hour"}
 BOOL_FIELDS = {"sequence_parallel", "flash_attention"}
 
 
-def from_query(params: dict[str, str]) -> dict[str, Any]:
-    """Fields from query parameters; a value that does not parse keeps the default (never a crash)."""
-    out = dict(DEFAULTS)
+# widget ranges: a URL value outside them is clamped with a notice (a widget given an out-of-range value raises)
+BOUNDS: dict[str, tuple[float, float]] = {
+    "gpus": (1, 1_000_000), "tp": (1, 4096), "pp": (1, 4096), "cp": (1, 4096), "ep": (1, 4096),
+    "micro_batch": (1, 4096), "virtual_stages": (1, 64), "zero_stage": (0, 3), "tokens": (1.0, 1e16),
+    "global_batch": (1, 10_000_000), "seq_len": (1, 1_048_576), "usd_per_gpu_hour": (0.0, 1000.0),
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "precision": ("fp32", "fp16-mixed", "bf16-mixed", "bf16", "fp8-mixed"),
+    "recompute": ("none", "selective", "full"),
+}
+
+
+def _known_names(key: str) -> list[str]:
+    """The names a URL may give for `key`: shipped presets and profiles only, never a server path."""
+    if key == "model":
+        from estimator.presets import model_presets
+
+        return list(model_presets())
+    if key == "hardware":
+        from estimator.profiles import builtin_profiles
+
+        return sorted(builtin_profiles())
+    return list(CHOICES.get(key, ()))
+
+
+def _closest(value: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(value, known, n=3, cutoff=0.4)
+    return f"; closest: {', '.join(close)}" if close else ""
+
+
+def parse_query(params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Fields from query parameters, and a notice for every parameter that could not be used.
+
+    A URL names shipped presets and profiles only (a path to a file on the server is refused, whatever it
+    names); an unknown name or an unreadable number keeps the default and says so — never a silent
+    substitution and never a crash.
+    """
+    out, notices = dict(DEFAULTS), []
     for key, raw in params.items():
         if key not in DEFAULTS:
             continue
+        text = str(raw)[:200]
         try:
-            if key in INT_FIELDS:
-                out[key] = int(float(raw))
-            elif key in FLOAT_FIELDS:
-                out[key] = float(raw)
+            if key in INT_FIELDS or key in FLOAT_FIELDS:
+                number = float(text)
+                if number != number:
+                    raise ValueError(text)
+                low, high = BOUNDS[key]
+                if not low <= number <= high:
+                    clamped = min(max(number, low), high)
+                    notices.append(f"URL parameter {key}={text!r} is outside {low:,g}–{high:,g}; showing {clamped:,g}")
+                    number = clamped
+                out[key] = int(number) if key in INT_FIELDS else number
             elif key in BOOL_FIELDS:
-                out[key] = raw.lower() in ("1", "true", "yes")
-            else:
-                out[key] = str(raw)[:200]
-        except ValueError:
-            continue
-    return out
+                out[key] = text.lower() in ("1", "true", "yes")
+            elif key in ("model", "hardware") or key in CHOICES:
+                known = _known_names(key)
+                if text not in known:
+                    kind = {"model": "model preset", "hardware": "hardware profile"}.get(key, key)
+                    notices.append(f"URL parameter {key}={text!r} is not a known {kind}; showing {DEFAULTS[key]!r} "
+                                   f"instead{_closest(text, known)}")
+                    continue
+                out[key] = text
+        except (ValueError, OverflowError):
+            notices.append(f"URL parameter {key}={text!r} is not a number; showing {DEFAULTS[key]!r} instead")
+    return out, notices
+
+
+def from_query(params: dict[str, str]) -> dict[str, Any]:
+    """Fields from query parameters (see `parse_query`); a value that cannot be used keeps the default."""
+    return parse_query(params)[0]
 
 
 def to_query(fields: dict[str, Any]) -> dict[str, str]:

@@ -35,8 +35,11 @@ def format_validation_error(exc: Any, prefix: str = "", names: dict[str, str] | 
     lines = []
     for err in exc.errors(include_url=False):
         parts = [names.get(str(p), str(p)) if names else str(p) for p in err["loc"]]
-        loc = ".".join(parts) or "scenario"
+        loc = ".".join(parts)
         msg = _plain(err["msg"].removeprefix("Value error, "), err.get("type", ""))
+        if not loc:  # a rule across fields: its message names the fields itself, one line each
+            lines.extend(f"{prefix}{part}" for part in msg.split("; "))
+            continue
         lines.append(f"{prefix}{loc}: {msg}{_shown(err.get('input'))}")
     return "\n".join(lines)
 

@@ -26,6 +26,17 @@ def flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
         out.append((prefix, value))
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell safe to open in a spreadsheet: text starting with = + - @ tab or CR gets a leading ' (the
+    OWASP rule against CSV formula injection); numbers and other values are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def to_csv(est: TrainingEstimate) -> str:
     """One `key,value` row per leaf of the JSON (nested keys joined with dots); SI units as in the JSON."""
     return flat_csv(est.to_json_dict())
@@ -38,7 +49,7 @@ def flat_csv(doc: dict[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["key", "value"])
-    writer.writerows(rows)
+    writer.writerows((csv_cell(k), csv_cell(v)) for k, v in rows)
     return buf.getvalue()
 
 

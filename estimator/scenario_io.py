@@ -18,12 +18,14 @@ DEFAULT_INFERENCE_SCENARIO = SERVING_SCENARIOS / "serving-customer-service.yaml"
 MAX_SCENARIO_BYTES = 1_000_000
 
 
-def scenario_from_dict(data: Any, base_dir: Path | None = None) -> Scenario:
-    """Validate a mapping into a Scenario; errors become InputError naming each field."""
+def scenario_from_dict(data: Any, base_dir: Path | None = None, *, names_only: bool = False) -> Scenario:
+    """Validate a mapping into a Scenario; errors become InputError naming each field. `names_only`: the
+    model and hardware must be shipped presets/profiles or mappings, never paths (the dashboard)."""
     if not isinstance(data, dict):
         raise InputError("a scenario must be a YAML mapping with at least model, hardware, gpus and training")
     try:
-        return Scenario.model_validate(data, context={"base_dir": str(base_dir) if base_dir else None})
+        return Scenario.model_validate(data, context={"base_dir": str(base_dir) if base_dir else None,
+                                                      "names_only": names_only})
     except ValidationError as exc:
         raise InputError(format_validation_error(exc)) from None
 

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import re
 import warnings
 from typing import Any
 
 import pytest
+
+# the dashboard turns a defect into an error box for users; under test it must raise instead, so that no
+# crash can pass as "an error message was shown"
+os.environ["ESTIMATOR_DASHBOARD_STRICT"] = "1"
+# error boxes the dashboard shows for bad input name a field (parallelism.tp: ...) or a file
+INPUT_ERROR = re.compile(r"^(model|hardware|gpus|parallelism|training|precision|pricing|energy|traffic|inference|"
+                         r"quantisation|finetune|plan|Hardware|URL parameter|[\w.-]+\.(json|yaml))\b")
+
+
+def assert_no_defects(at: Any, *, errors_allowed: bool = False) -> None:
+    """No exception, and no error box unless the test expects input errors, which then must name a field."""
+    assert not at.exception, [e.value for e in at.exception]
+    texts = [e.value for e in at.error]
+    if not errors_allowed:
+        assert not texts, texts
+    assert all(INPUT_ERROR.match(t) for t in texts), texts
 
 from estimator.scenario_io import scenario_from_dict
 from estimator.specs.scenario import Scenario

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import assert_no_defects
+
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
 
@@ -27,62 +29,67 @@ def _number(at: AppTest, label: str):  # type: ignore[no-untyped-def]
 
 def test_training_page_answers_the_question() -> None:
     at = _app()
-    assert not at.exception and not at.error
+    assert_no_defects(at)
     assert _metric(at, "Training time").endswith("days") and _metric(at, "Cost").startswith("$")
     assert len(at.get("plotly_chart")) == 4
     before = _metric(at, "Training time")
     _number(at, "GPUs").set_value(512).run()
-    assert not at.exception and _metric(at, "Training time") != before
+    assert_no_defects(at)
+    assert _metric(at, "Training time") != before
     assert at.query_params["gpus"] == ["512"] or at.query_params["gpus"] == "512"
 
 
 def test_bad_layout_is_reported_beside_the_field() -> None:
     at = _app()
     _number(at, "tp").set_value(7).run()
-    assert not at.exception
+    assert_no_defects(at, errors_allowed=True)
     assert any("parallelism.tp" in e.value for e in at.error)
 
 
 def test_url_reproduces_the_scenario() -> None:
     at = _app(model="llama3-8b", hardware="h100-sxm-80gb", gpus="64", tp="2", pp="1", global_batch="512", seq_len="8192",
               tokens="1.5e12", recompute="selective", flash_attention="true", zero_stage="1")
-    assert not at.exception and not at.error
+    assert_no_defects(at)
     assert _number(at, "GPUs").value == 64 and at.selectbox[0].value == "llama3-8b"
 
 
 def test_custom_model() -> None:
     at = _app(gpus="8", tp="8", pp="1", global_batch="8", seq_len="2048")
     at.radio(key="model_source").set_value("custom").run()
-    assert not at.exception
+    assert_no_defects(at)
     assert _metric(at, "Training time").endswith("days")
 
 
 @pytest.mark.parametrize("page", ["Planner", "Serving", "Hardware", "Validation", "Scenarios"])
 def test_every_page_renders(page: str) -> None:
     at = _app(page=page)
-    assert not at.exception, at.exception
+    assert_no_defects(at)
     if page in ("Planner", "Hardware", "Validation", "Serving"):
         assert at.get("plotly_chart")
 
 
 def test_planner_plan_opens_in_training_page() -> None:
     at = _app(page="Planner")
-    assert at.dataframe and not at.exception
+    assert_no_defects(at)
+    assert at.dataframe
     at.button(key="open_plan").click().run()
     assert at.query_params["page"] in (["Training"], "Training")
-    assert not at.exception and _metric(at, "Training time").endswith("days")
+    assert_no_defects(at)
+    assert _metric(at, "Training time").endswith("days")
 
 
 def test_serving_shipped_scenarios() -> None:
     at = _app(page="Serving")
     for key in ("ship_serving-content-writing.yaml", "ship_serving-tutoring.yaml"):
         at.button(key=key).click().run()
-        assert not at.exception and _metric(at, "GPUs needed").isdigit()
+        assert_no_defects(at)
+        assert _metric(at, "GPUs needed").isdigit()
 
 
 def test_scenarios_save_and_compare() -> None:
     at = _app()
     at.sidebar.radio[0].set_value("Scenarios").run()
     at.button(key="save").click().run()
-    assert not at.exception and at.dataframe
+    assert_no_defects(at)
+    assert at.dataframe
     assert len(at.get("download_button")) == 4

@@ -7,6 +7,7 @@ from typing import Any
 
 from estimator.planner.rank import plan_scenario, rank
 from estimator.planner.search import PlanResult
+from estimator.render import csv_cell
 from estimator.scenario_io import scenario_from_dict
 from estimator.specs.plan import PlanSpec
 from estimator.specs.scenario import Scenario
@@ -45,6 +46,9 @@ def to_csv(result: PlanResult, spec: PlanSpec, top: int) -> str:
     table = rank(result.table, spec.objective, top)
     frame = table[[c for c in COLUMNS if c in table]].copy()
     frame["near_memory_limit"] = frame["memory_fraction"] > spec.near_memory_fraction
+    for column in frame.columns:
+        if frame[column].dtype.kind == "O":  # text columns only; numbers are written as they are
+            frame[column] = frame[column].map(csv_cell)
     return str(frame.to_csv(index=False))
 
 

@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from estimator.render import flatten
+from estimator.render import csv_cell, flatten
 from estimator.report.content import Report
 
 
@@ -35,9 +35,9 @@ def to_csv(report: Report) -> str:
     for s in report.training:
         rows: list[tuple[str, Any]] = []
         flatten("", s.estimate.to_json_dict(), rows)
-        writer.writerows([(s.estimate.scenario, "training", k, v) for k, v in rows])
+        writer.writerows([(csv_cell(s.estimate.scenario), "training", csv_cell(k), csv_cell(v)) for k, v in rows])
     for serving in report.serving:
         rows = []
         flatten("", serving.estimate.to_json_dict(), rows)
-        writer.writerows([(serving.name, "serving", k, v) for k, v in rows])
+        writer.writerows([(csv_cell(serving.name), "serving", csv_cell(k), csv_cell(v)) for k, v in rows])
     return buf.getvalue()

@@ -35,6 +35,15 @@ def _base_dir(info: ValidationInfo) -> Path | None:
     return Path(base) if base else None
 
 
+def _refuse_paths(info: ValidationInfo, field: str, text: str) -> None:
+    """Where files may not be named (the dashboard: a URL must not read the server's files), only shipped
+    presets and profiles are accepted."""
+    ctx = info.context if isinstance(info.context, dict) else {}
+    if ctx.get("names_only") and (text.endswith((".json", ".yaml", ".yml")) or "/" in text or "\\" in text):
+        raise ValueError(f"{field}: a file path is not accepted here; name a shipped {field} "
+                         f"({'preset' if field == 'model' else 'profile'}) or upload the file")
+
+
 class Scenario(Frozen):
     """A training scenario (DESIGN.md, "A training scenario file")."""
 
@@ -59,6 +68,7 @@ class Scenario(Frozen):
             from estimator.presets import get_model
 
             text = str(value)
+            _refuse_paths(info, "model", text)
             if text.endswith(".json"):
                 path = Path(text)
                 base = _base_dir(info)
@@ -78,6 +88,7 @@ class Scenario(Frozen):
         if isinstance(value, str | Path):
             from estimator.profiles import load_hardware
 
+            _refuse_paths(info, "hardware", str(value))
             return load_hardware(value, _base_dir(info))
         return value
 
