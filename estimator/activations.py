@@ -11,13 +11,12 @@ calibration tests to the bytes real PyTorch layers save.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
+from estimator.num import Num
 from estimator.specs.model import ModelSpec
-
-Num = Any
 
 # Tensors an FFN keeps for backward, in units of tokens × d_ff: gelu: its input and the fc2 input;
 # relu: its output, which is also the fc2 input; gated (SwiGLU/GeGLU): gate and up outputs, the
@@ -192,35 +191,7 @@ def ffn_block_terms(model: ModelSpec, shape: ActShape) -> dict[str, Num]:
     return terms
 
 
-def layer_activation_terms(model: ModelSpec, shape: ActShape, *, cross_kv_len: Num = 0) -> dict[str, Num]:
-    """All terms of one layer (self-attention, cross-attention when `cross_kv_len` > 0, FFN), by block.
-
-    For a decoder layer of an encoder-decoder the cross-attention's K/V input (the encoder output) is
-    shared by all decoder layers and counted once per micro-batch elsewhere.
-    """
-    terms = {f"attn.{k}": v for k, v in attention_block_terms(model, shape).items()}
-    if cross_kv_len:
-        cross_shape = ActShape(shape.batch, shape.q_len, cross_kv_len, shape.tp, shape.sp, shape.act_bytes,
-                               shape.flash, shape.kernels)
-        terms.update({f"cross.{k}": v for k, v in attention_block_terms(model, cross_shape, cross=True).items()})
-    terms.update({f"ffn.{k}": v for k, v in ffn_block_terms(model, shape).items()})
-    return terms
-
-
 SELECTIVE_DROPS = ("softmax_output", "softmax_cast", "attention_dropout_mask", "attention_dropout_output", "kv_repeat")
-
-
-def stored_layer_bytes(terms: dict[str, Num], *, recompute: str, layer_input_bytes: Num) -> Num:
-    """What one layer keeps between its forward and backward under a recompute policy.
-
-    none: every term; selective: every term but the attention core's s×s tensors (Korthikanti Sec. 5);
-    full: only the layer's input (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost").
-    """
-    if recompute == "full":
-        return layer_input_bytes
-    if recompute == "selective":
-        return sum(v for k, v in terms.items() if k.rsplit(".", 1)[-1] not in SELECTIVE_DROPS)
-    return sum(terms.values())
 
 
 def korthikanti_table2_bytes(*, s: Num, b: Num, h: Num, a: Num, t: Num, sp: Num, selective: Num) -> Num:

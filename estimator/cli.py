@@ -72,6 +72,11 @@ def _validate(args: argparse.Namespace) -> str:
 
     rows = validate()
     stats = summary(rows)
+    if args.write:
+        from estimator.validation import BAND_FILE, write_band
+
+        write_band()
+        sys.stderr.write(f"wrote {BAND_FILE}\n")
     if args.format == "json":
         out = {"runs": [r.as_dict() for r in rows], "summary": stats}
         if args.fit:
@@ -262,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--format", choices=("table", "json"), default="table")
     val.add_argument("--fit", action="store_true",
                      help="also refit the one global constant (training_gemm_fraction), on all runs and per paper")
+    val.add_argument("--write", action="store_true",
+                     help="store the residual band and best measured MFU that estimates and the planner read")
     val.set_defaults(func=_validate)
     from estimator.calibration.cli import add_parser as add_calibrate
 

@@ -5,11 +5,10 @@ arrays for the planner's grid. The formulas and compositions take these, so `est
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from estimator.num import Num
 from estimator.specs.scenario import Scenario
 
-Num = Any
 RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2}
 SCHEDULE_CODES = {"1f1b": 0, "interleaved": 1, "gpipe": 2}
 

@@ -9,11 +9,12 @@ ranks at `stride` stays inside a node when stride·size ≤ GPUs per node.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
-Num = Any
+from estimator.num import Num
+
 Collective = Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv"]
 
 
@@ -37,3 +38,9 @@ def collective_time_s(*, collective: Collective, n: Num, payload_bytes: Num, alp
 def intra_node(*, stride: Num, size: Num, gpus_per_node: Num) -> Num:
     """Whether a group of `size` ranks spaced `stride` apart fits in one node (NVLink) or crosses nodes."""
     return stride * size <= gpus_per_node
+
+
+def ring_exchange_time_s(*, n: Num, payload_bytes: Num, alpha_s: Num, bandwidth_bytes_per_s: Num) -> Num:
+    """n − 1 point-to-point steps of `payload_bytes` around a ring of n ranks (ring attention, Liu et al.
+    2023: each rank passes its K/V block on n − 1 times); 0 when n = 1 (array-safe)."""
+    return np.maximum(n - 1, 0) * (alpha_s + payload_bytes / bandwidth_bytes_per_s)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
+import numpy as np
 
+from estimator.num import Num
 from estimator.units import SECONDS_PER_HOUR
 
-Num = Any
 
-
-def steps_for_tokens(*, tokens: float, tokens_per_step: float) -> int:
+def steps_for_tokens(*, tokens: Num, tokens_per_step: Num) -> Num:
     """Optimizer steps to consume `tokens`: the last, partial step counts as a whole one (at least one)."""
-    return max(1, math.ceil(tokens / tokens_per_step - 1e-9))
+    return np.maximum(1.0, np.ceil(tokens / tokens_per_step - 1e-9))
 
 
 def gpu_hours(*, gpus: Num, seconds: Num) -> Num:

@@ -32,7 +32,7 @@ def format_validation_error(exc: Any, prefix: str = "", names: dict[str, str] | 
     `names` maps a field name to the name the user wrote (a config.json key, say), so that the message
     names what is in their file; pydantic's documentation URLs and internal type names are left out.
     """
-    lines = []
+    lines: list[str] = []
     for err in exc.errors(include_url=False):
         parts = [names.get(str(p), str(p)) if names else str(p) for p in err["loc"]]
         loc = ".".join(parts)

@@ -8,13 +8,10 @@ per parameter, Sec. 3).
 
 from __future__ import annotations
 
-from typing import Any
-
-from estimator.flops import linear_flops
+from estimator.num import Num
 from estimator.specs.model import ModelSpec
 from estimator.specs.workload import FinetuneSpec
 
-Num = Any
 NF4_BYTES_PER_PARAM = 0.5 + 0.127 / 8  # 4-bit weights + double-quantised constants (QLoRA Sec. 3)
 DEQUANT_BYTES_PER_PARAM = NF4_BYTES_PER_PARAM + 2.0  # read the 4-bit weight, write its 16-bit copy
 
@@ -38,18 +35,12 @@ def adapted_matrices(model: ModelSpec, targets: str) -> list[tuple[int, int, int
     return out
 
 
-def layer_lora_params(model: ModelSpec, ft: FinetuneSpec) -> float:
-    """Trainable adapter parameters of one layer (cross-attention layers adapt their extra projections too)."""
-    return float(sum(c * lora_params(d_in=i, d_out=o, rank=ft.rank) for i, o, c in adapted_matrices(model, ft.targets)))
+def lora_trainable_params(model: ModelSpec, ft: FinetuneSpec) -> float:
+    """Trainable adapter parameters of the whole model: the ledger's adapter ops (PEFT's count)."""
+    from estimator.ledger.account import params_by_group
+    from estimator.ledger.model import SampleShape, sample_ops
+    from estimator.ledger.work import Work
 
-
-def layer_lora_flops(model: ModelSpec, ft: FinetuneSpec, tokens: Num) -> Num:
-    """Forward FLOPs of the adapters of one layer: x·A then (x·A)·B for each adapted matrix; MoE experts
-    see only their routed tokens (top_k of every token)."""
-    m = model
-    total = 0.0
-    for d_in, d_out, copies in adapted_matrices(m, ft.targets):
-        share = (m.top_k + m.n_shared_experts) / copies if (copies > 1) else 1.0
-        total = total + copies * share * (linear_flops(tokens=tokens, d_in=d_in, d_out=ft.rank)
-                                          + linear_flops(tokens=tokens, d_in=ft.rank, d_out=d_out))
-    return total
+    shape = SampleShape(encoder_tokens=1.0, decoder_tokens=1.0 if model.n_decoder_layers else 0.0, logit_positions=1.0)
+    ledger = sample_ops(model, shape, causal_fraction=1.0, base=Work(batch=1, q_len=1.0, kv_len=1.0, finetune=ft))
+    return float(params_by_group(ledger).get("adapters", 0.0))

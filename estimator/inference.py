@@ -8,18 +8,20 @@ at small batch it is bound by HBM bandwidth. Prefill is the forward pass of trai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
-from estimator.comms import collective_time_s, intra_node
-from estimator.flops import attention_matmul_flops, linear_flops
-from estimator.kvcache import experts_touched, kv_cache_bytes
-from estimator.layer_time import LayerJob, Layout, layer_time
-from estimator.params import count_params, layer_params
+from estimator.kvcache import kv_cache_bytes
+from estimator.ledger.account import Links, layer_time, op_time_s
+from estimator.ledger.layers import layer_ops
+from estimator.ledger.model import SampleShape, head_ops
+from estimator.ledger.ops import Op
+from estimator.ledger.work import Work
+from estimator.num import Num
+from estimator.params import count_params
 from estimator.roofline import Efficiencies, efficiency_defaults, resolve_efficiencies
 from estimator.specs.inference import InferenceScenario
+from estimator.training.shape import executed_causal_fraction
 
-Num = Any
 KERNELS_PER_LAYER = 10  # norms, QKV, RoPE, attention, output, residuals, FFN: launches a decode step pays
 
 
@@ -27,8 +29,22 @@ def efficiencies(sc: InferenceScenario) -> Efficiencies:
     return resolve_efficiencies(sc.hardware, sc.precision)
 
 
-def _layout(sc: InferenceScenario, batch: Num) -> Layout:
-    return Layout(tp=sc.parallelism.tp, cp=1, ep=1, dp=1, micro_batch=batch, sp=0, gpus_per_node=sc.hardware.gpus_per_node)
+def serving_work(sc: InferenceScenario, *, sequences: Num, q_len: Num, kv_len: Num, causal: float,
+                 whole_replica: bool = False) -> Work:
+    """The work of one replica's GPU (or, `whole_replica`, of all its GPUs as one): `sequences` sequences of
+    `q_len` new tokens attending to `kv_len`, weights and the KV cache read at their stored widths."""
+    return Work(batch=sequences, q_len=q_len, kv_len=kv_len, tp=1 if whole_replica else sc.parallelism.tp,
+                act_bytes=sc.act_bytes,
+                weight_bytes=sc.weight_bytes, kv_bytes=sc.kv_bytes, flash=sc.flash_attention, causal_fraction=causal)
+
+
+def _links(sc: InferenceScenario, eff: Efficiencies) -> Links:
+    return Links.of(eff, tp=sc.parallelism.tp, cp=1, ep=1, dp=1, gpus_per_node=sc.hardware.gpus_per_node)
+
+
+def _forward_s(ops: tuple[Op, ...] | list[Op], eff: Efficiencies, links: Links) -> Num:
+    lt = layer_time(ops, eff, links)
+    return lt.compute_fwd + lt.tp_fwd + lt.ep_fwd
 
 
 def prefill_time_s(sc: InferenceScenario, *, prompt_tokens: float, batch: int, eff: Efficiencies | None = None) -> float:
@@ -36,27 +52,24 @@ def prefill_time_s(sc: InferenceScenario, *, prompt_tokens: float, batch: int, e
     on), through the pp stages one after another, then the logits of the last position."""
     eff = eff or efficiencies(sc)
     m = sc.model
-    frac = 0.5 if sc.flash_attention else 1.0
-    lay = _layout(sc, batch)
+    links = _links(sc, eff)
+    causal = executed_causal_fraction(sc.flash_attention)
     if m.architecture == "encoder-decoder":
-        enc = layer_time(m, lay, eff, LayerJob(prompt_tokens, 1.0, sc.flash_attention, sc.act_bytes))
-        dec = layer_time(m, lay, eff, LayerJob(1, frac, sc.flash_attention, sc.act_bytes, cross_kv_len=prompt_tokens))
-        layers = m.n_layers * _forward(enc) + m.n_decoder_layers * _forward(dec)
+        enc = serving_work(sc, sequences=batch, q_len=prompt_tokens, kv_len=prompt_tokens, causal=1.0)
+        dec = serving_work(sc, sequences=batch, q_len=1, kv_len=1, causal=causal)
+        layers = (m.n_layers * _forward_s(layer_ops(m, enc), eff, links)
+                  + m.n_decoder_layers * _forward_s(layer_ops(m, dec, cross_kv_len=prompt_tokens), eff, links))
     else:
-        layer = layer_time(m, lay, eff, LayerJob(prompt_tokens, frac, sc.flash_attention, sc.act_bytes))
-        layers = m.n_layers * _forward(layer)
+        work = serving_work(sc, sequences=batch, q_len=prompt_tokens, kv_len=prompt_tokens, causal=causal)
+        layers = m.n_layers * _forward_s(layer_ops(m, work), eff, links)
     return float(layers + _logits_step_s(sc, eff, batch))
-
-
-def _forward(lt: Any) -> Num:
-    return lt.gemm_fwd + lt.attention_fwd + lt.elementwise_fwd + lt.tp_comm_fwd
 
 
 def _logits_step_s(sc: InferenceScenario, eff: Efficiencies, sequences: Num) -> Num:
     """The LM head for one position per sequence: reads the V×h/tp weight, computes 2·h·V/tp per sequence."""
-    m, t = sc.model, sc.parallelism.tp
-    flops = linear_flops(tokens=sequences, d_in=m.d_model, d_out=m.vocab_size / t)
-    return eff.gemm_time_s(flops, sc.weight_bytes * m.d_model * m.vocab_size / t + sc.act_bytes * sequences * m.vocab_size / t)
+    work = serving_work(sc, sequences=sequences, q_len=1, kv_len=1, causal=1.0)
+    head = [op for op in head_ops(sc.model, work, SampleShape(1.0, 0.0, 1.0)) if op.name == "logits"]
+    return sum(op_time_s(op, eff, _links(sc, eff))[0] for op in head)
 
 
 @dataclass(frozen=True)
@@ -65,38 +78,64 @@ class DecodeStep:
 
     weights_s: Num
     kv_s: Num
+    elementwise_s: Num
     tp_comm_s: Num
     overhead_s: Num
     logits_s: Num
 
     @property
     def total(self) -> Num:
-        return self.weights_s + self.kv_s + self.tp_comm_s + self.overhead_s + self.logits_s
+        return self.weights_s + self.kv_s + self.elementwise_s + self.tp_comm_s + self.overhead_s + self.logits_s
+
+
+def decode_ops(sc: InferenceScenario, *, sequences: Num, context: Num, whole_replica: bool = False) -> list[Op]:
+    """One decoder layer's ops for one new token of each of `sequences` sequences at `context` tokens: every
+    weight a token touches is read (MoE: only the experts the batch touches), attention reads the KV cache.
+    An encoder-decoder's cross-attention K/V were computed at prefill and are read from the cache."""
+    m = sc.model
+    work = serving_work(sc, sequences=sequences, q_len=1, kv_len=context, causal=1.0, whole_replica=whole_replica)
+    if m.architecture == "encoder-decoder":
+        ops = layer_ops(m, work, cross_kv_len=sc.inference.prompt_tokens.mean)
+        return [op for op in ops if op.name != "cross_kv_proj"]
+    return layer_ops(m, work)
+
+
+def decode_flops(sc: InferenceScenario, *, sequences: Num, context: Num) -> Num:
+    """Matmul FLOPs of one decode step of the whole replica (every layer and the LM head): what Hugging Face
+    `generate` executes per new token with a KV cache (tests/calibration/test_generate.py)."""
+    m = sc.model
+    layers = m.n_decoder_layers or m.n_layers
+    work = serving_work(sc, sequences=sequences, q_len=1, kv_len=context, causal=1.0, whole_replica=True)
+    head = [op for op in head_ops(m, work, SampleShape(1.0, 0.0, 1.0)) if op.matmul]
+    ops = decode_ops(sc, sequences=sequences, context=context, whole_replica=True)
+    return layers * sum(op.forward_flops for op in ops if op.matmul) + sum(op.forward_flops for op in head)
+
+
+def prefill_flops(sc: InferenceScenario, *, prompt_tokens: float, sequences: Num) -> Num:
+    """Matmul FLOPs of the prefill of `sequences` prompts (the causal share the kernel computes) and the LM
+    head of each last position."""
+    m = sc.model
+    work = serving_work(sc, sequences=sequences, q_len=prompt_tokens, kv_len=prompt_tokens,
+                        causal=executed_causal_fraction(sc.flash_attention), whole_replica=True)
+    layer = sum(op.forward_flops for op in layer_ops(m, work) if op.matmul)
+    head = [op for op in head_ops(m, replace(work, q_len=1), SampleShape(1.0, 0.0, 1.0)) if op.matmul]
+    return m.n_layers * layer + sum(op.forward_flops for op in head)
 
 
 def decode_step(sc: InferenceScenario, *, sequences: Num, context: Num, eff: Efficiencies | None = None) -> DecodeStep:
     """Roofline of one decode step: weight GEMMs (memory-bound at small batch), attention over the KV
     cache, two tensor-parallel all-reduces per layer, kernel launches, and the LM head."""
     eff = eff or efficiencies(sc)
-    m, t = sc.model, sc.parallelism.tp
+    m = sc.model
     layers = m.n_decoder_layers or m.n_layers
-    lp = layer_params(m, cross_attention=m.architecture == "encoder-decoder")
-    expert_one = lp.experts / m.n_experts if m.is_moe else 0.0
-    touched = experts_touched(n_experts=m.n_experts, top_k=m.top_k, tokens=sequences) if m.is_moe else 0.0
-    read = (lp.total - lp.experts + touched * expert_one) / t  # weights one step touches, per GPU
-    flops = 2 * sequences * (lp.active) / t
-    weights = eff.gemm_time_s(flops, sc.weight_bytes * read + 2 * sc.act_bytes * sequences * m.d_model)
-    kv = kv_cache_bytes(n_layers=1, n_kv_heads=m.n_kv_heads / t, d_head=m.d_head, context_tokens=context,
-                        batch_size=sequences, bytes_per_element=sc.kv_bytes)
-    att_flops = 2 * attention_matmul_flops(q_tokens=sequences, kv_tokens=context, n_heads=m.n_heads / t, d_head=m.d_head,
-                                           causal_fraction=1.0)
-    attention = eff.attention_time_s(att_flops, kv)
-    inside = intra_node(stride=1, size=t, gpus_per_node=sc.hardware.gpus_per_node)
-    alpha, beta = eff.link(inside)
-    comm = 2 * collective_time_s(collective="all_reduce", n=t, payload_bytes=sc.act_bytes * sequences * m.d_model,
-                                 alpha_s=alpha, bandwidth_bytes_per_s=beta)
+    links = _links(sc, eff)
+    parts: dict[str, Num] = dict.fromkeys(("gemm", "attention", "elementwise", "collective"), 0.0)
+    for op in decode_ops(sc, sequences=sequences, context=context):
+        kind = "elementwise" if op.kind == "norm" else op.kind
+        parts[kind] = parts[kind] + op_time_s(op, eff, links)[0]
     tau = float(efficiency_defaults()["kernel_overhead_s"]["value"])
-    return DecodeStep(weights_s=layers * weights, kv_s=layers * attention, tp_comm_s=layers * comm,
+    return DecodeStep(weights_s=layers * parts["gemm"], kv_s=layers * parts["attention"],
+                      elementwise_s=layers * parts["elementwise"], tp_comm_s=layers * parts["collective"],
                       overhead_s=layers * KERNELS_PER_LAYER * tau, logits_s=_logits_step_s(sc, eff, sequences))
 
 

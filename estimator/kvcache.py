@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-Num = Any
+from estimator.num import Num
 
 
 def kv_cache_bytes(*, n_layers: Num, n_kv_heads: Num, d_head: Num, context_tokens: Num, batch_size: Num,

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from estimator.num import Num
 from estimator.specs.hardware import ComputeDtype, HardwareSpec
 from estimator.textio import read_yaml
 
-Num = Any
 _DEFAULTS = Path(__file__).resolve().parent / "data" / "efficiency_defaults.yaml"
 
 
@@ -27,13 +27,16 @@ def size_efficiency(*, flops: Num, eta_max: Num, half_flops: Num) -> Num:
     return eta_max * flops / (flops + half_flops)
 
 
-def roofline_time_s(*, flops: Num, bytes_moved: Num, peak_flops_per_s: Num, compute_efficiency: Num,
-                    bandwidth_bytes_per_s: Num, memory_efficiency: Num) -> Num:
+def compute_time_s(*, flops: Num, peak_flops_per_s: Num, eta_max: Num, half_flops: Num) -> Num:
+    """F / (peak · η(F)) with η from `size_efficiency`, written as (F + F_half) / (peak · η_max) so that a
+    kernel without FLOPs takes no compute time (array-safe)."""
+    return (flops + half_flops) / (peak_flops_per_s * eta_max) * (flops > 0)
+
+
+def roofline_time_s(*, compute_s: Num, bytes_moved: Num, bandwidth_bytes_per_s: Num, memory_efficiency: Num) -> Num:
     """max(compute time, memory time) of one operation (Williams et al. 2009). The only place the
     roofline's max is taken."""
-    compute = flops / (peak_flops_per_s * compute_efficiency)
-    memory = bytes_moved / (bandwidth_bytes_per_s * memory_efficiency)
-    return np.maximum(compute, memory)
+    return np.maximum(compute_s, bytes_moved / (bandwidth_bytes_per_s * memory_efficiency))
 
 
 @functools.cache
@@ -61,16 +64,16 @@ class Efficiencies:
     sources: dict[str, str]
 
     def gemm_time_s(self, flops: Num, bytes_moved: Num) -> Num:
-        eta = size_efficiency(flops=flops, eta_max=self.gemm_max, half_flops=self.gemm_half_flops)
-        return roofline_time_s(flops=flops, bytes_moved=bytes_moved, peak_flops_per_s=self.peak_flops_per_s,
-                               compute_efficiency=eta, bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s,
-                               memory_efficiency=self.memory)
+        return self._kernel_time_s(flops, bytes_moved, self.gemm_max, self.gemm_half_flops)
 
     def attention_time_s(self, flops: Num, bytes_moved: Num) -> Num:
-        eta = size_efficiency(flops=flops, eta_max=self.attention_max, half_flops=self.attention_half_flops)
-        return roofline_time_s(flops=flops, bytes_moved=bytes_moved, peak_flops_per_s=self.peak_flops_per_s,
-                               compute_efficiency=eta, bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s,
-                               memory_efficiency=self.memory)
+        return self._kernel_time_s(flops, bytes_moved, self.attention_max, self.attention_half_flops)
+
+    def _kernel_time_s(self, flops: Num, bytes_moved: Num, eta_max: float, half_flops: float) -> Num:
+        compute = compute_time_s(flops=flops, peak_flops_per_s=self.peak_flops_per_s, eta_max=eta_max,
+                                 half_flops=half_flops)
+        return roofline_time_s(compute_s=compute, bytes_moved=bytes_moved,
+                               bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s, memory_efficiency=self.memory)
 
     def link(self, inside: Num) -> tuple[Num, Num]:
         """(α, β) of the link a group uses: the node's fast link inside a node, the network across nodes

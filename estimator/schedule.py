@@ -6,9 +6,7 @@ Sec. 2.2 (interleaved 1F1B with v model chunks per GPU, bubble (p−1)/(v·m)).
 
 from __future__ import annotations
 
-from typing import Any
-
-Num = Any
+from estimator.num import Num
 
 
 def pipeline_time_s(*, stage_max_s: Num, stage_mean_s: Num, micro_batches: Num, pp: Num, virtual_stages: Num) -> Num:

@@ -109,7 +109,7 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
     ttft = prefill_time_s(sc, prompt_tokens=prompt, batch=req.hypotheses, eff=eff) + step.total
     mem = serving_memory(sc, batch=batch, context=ctx_high, prompt=req.prompt_tokens.high)
     prefill_one = prefill_time_s(sc, prompt_tokens=prompt, batch=req.hypotheses, eff=eff)
-    gpu_s_per_request = prefill_one + out * step.total / batch  # replica-seconds each request occupies
+    gpu_s_per_request = float(prefill_one + out * step.total / batch)  # replica-seconds each request occupies
     capacity = 1.0 / gpu_s_per_request  # requests/s of one replica kept busy
     if traffic is not None:
         replicas = max(1, math.ceil(traffic.rate_per_s / (capacity * traffic.max_utilisation)))
@@ -131,7 +131,8 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
     est = InferenceEstimate(
         scenario=sc.name, model=sc.model.name, hardware=sc.hardware.name, gpus_per_replica=sc.gpus, batch=batch,
         sequences_per_step=seqs, ttft_s=float(ttft), tpot_s=float(step.total),
-        decode_breakdown_s={"weights": float(step.weights_s), "kv_cache": float(step.kv_s), "tp_comm": float(step.tp_comm_s),
+        decode_breakdown_s={"weights": float(step.weights_s), "kv_cache": float(step.kv_s),
+                            "elementwise": float(step.elementwise_s), "tp_comm": float(step.tp_comm_s),
                             "kernel_launches": float(step.overhead_s), "lm_head": float(step.logits_s)},
         hbm_floor_tpot_s=float(floor), tokens_per_s_per_gpu=float(seqs / step.total / sc.gpus),
         kv_cache_bytes=mem.kv_cache, weights_bytes=mem.weights,

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-Num = Any
+from estimator.num import Num
 
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
 LOSS = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
@@ -40,7 +40,8 @@ def loss_optimal_params(*, compute_flops: Num) -> Num:
     (Hoffmann et al. 2022, Eq. 4 and App. D.2)."""
     a, b = LOSS["alpha"], LOSS["beta"]
     g = (a * LOSS["A"] / (b * LOSS["B"])) ** (1 / (a + b))
-    return g * (compute_flops / 6) ** (b / (a + b))
+    optimum: Num = g * (compute_flops / 6) ** (b / (a + b))
+    return optimum
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,18 @@ def size(*, compute_flops: float, flops_per_gpu_hour: float | None = None, usd_p
     """Ways to spend `compute_flops`: Chinchilla's 20 tokens/parameter, the Approach 3 loss optimum, and
     over-trained smaller models (Llama-style: cheaper to serve, higher loss for the same compute)."""
     n_ref, d_ref = optimal_for_compute(compute_flops=compute_flops)
-    reference = chinchilla_loss(params=n_ref, tokens=d_ref)
+    reference = float(chinchilla_loss(params=n_ref, tokens=d_ref))
     hours = compute_flops / flops_per_gpu_hour if flops_per_gpu_hour else None
     cost = hours * usd_per_gpu_hour if (hours is not None and usd_per_gpu_hour) else None
 
     def row(label: str, n: float) -> SizingRow:
         d = compute_flops / (6 * n)
         need = tokens_for_loss(params=n, loss=reference)
-        return SizingRow(label, d / n, n, d, compute_flops, chinchilla_loss(params=n, tokens=d), 6 * n * need, cost, hours)
+        return SizingRow(label, d / n, n, d, compute_flops, float(chinchilla_loss(params=n, tokens=d)), 6 * n * need,
+                         cost, hours)
 
-    rows = [row("compute-optimal, Chinchilla Approach 1 (20 tokens/param)", n_ref),
-            row("loss-optimal under the Approach 3 law", loss_optimal_params(compute_flops=compute_flops))]
-    rows += [row(f"over-trained, {r:g} tokens/param", optimal_for_compute(compute_flops=compute_flops, tokens_per_param=r)[0])
-             for r in ratios]
+    rows = [row("compute-optimal, Chinchilla Approach 1 (20 tokens/param)", float(n_ref)),
+            row("loss-optimal under the Approach 3 law", float(loss_optimal_params(compute_flops=compute_flops)))]
+    rows += [row(f"over-trained, {r:g} tokens/param",
+                 float(optimal_for_compute(compute_flops=compute_flops, tokens_per_param=r)[0])) for r in ratios]
     return rows

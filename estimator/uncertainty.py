@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import functools
 
+from estimator.num import Num
+
 EXTRAPOLATION_MARGIN = 0.10
 
 
 @functools.cache
 def residual_band() -> tuple[float, float, frozenset[str]]:
-    """(smallest, largest) measured/predicted − 1 over the validation runs, and the hardware they cover."""
-    from estimator.validation import validate, validated_hardware
+    """(smallest, largest) measured/predicted − 1 over the validation runs, and the hardware they cover, as
+    stored by `estimator validate --write` (estimates never run the validation)."""
+    from estimator.validation import stored_band
 
-    rows = validate()
-    residuals = [r.measured_s / r.predicted_s - 1 for r in rows]
-    return min(residuals), max(residuals), validated_hardware()
+    band = stored_band()
+    return float(band["residual_low"]), float(band["residual_high"]), frozenset(band["hardware"])
 
 
-def step_time_range(step_s: float, hardware: str) -> tuple[float, float, str]:
+def step_time_range(step_s: Num, hardware: str) -> tuple[Num, Num, str]:
     """(low, high) step time and a sentence saying where the band comes from."""
     low, high, covered = residual_band()
     if hardware in covered:

@@ -83,7 +83,7 @@ def usable_runs() -> tuple[dict[str, Any], ...]:
 
 def validate() -> list[ValidationRow]:
     """Predicted vs measured iteration time for every usable run."""
-    from estimator.step_time import step_time
+    from estimator.training.step import step_time
 
     rows = []
     for run in usable_runs():
@@ -93,6 +93,52 @@ def validate() -> list[ValidationRow]:
         rows.append(ValidationRow(run["id"], run["group"], sc.gpus, layout, measured_iteration_s(run) or 0.0,
                                   float(step_time(sc).total)))
     return rows
+
+
+BAND_FILE = Path(__file__).resolve().parent / "data" / "validation_band.yaml"
+
+
+def band_record() -> dict[str, Any]:
+    """What estimates need from the validation, computed afresh: the residual band (measured/predicted − 1,
+    smallest and largest), the hardware it covers, and the best measured MFU (FLOPs as the kernels execute
+    them) with the GEMM efficiency it ran at. Stored by `estimator validate --write`; estimates read the
+    stored copy and never run the validation themselves."""
+    from estimator.roofline import resolve_efficiencies
+    from estimator.training.evaluate import sample_flops
+
+    rows = validate()
+    residuals = [r.measured_s / r.predicted_s - 1 for r in rows]
+    best, best_run, ref_gemm = 0.0, "", 1.0
+    for run in usable_runs():
+        sc = run_scenario(run)
+        eff = resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype)
+        model = sample_flops(sc, "none", executed=True).model * sc.training.global_batch
+        mfu = model / ((measured_iteration_s(run) or 1.0) * sc.gpus * eff.peak_flops_per_s)
+        if mfu > best:
+            best, best_run, ref_gemm = mfu, run["id"], eff.gemm_max
+    return {"residual_low": min(residuals), "residual_high": max(residuals), "runs": len(rows),
+            "hardware": sorted(validated_hardware()), "best_mfu": best, "best_mfu_run": best_run,
+            "best_mfu_gemm_max": ref_gemm}
+
+
+def write_band(path: Path = BAND_FILE) -> dict[str, Any]:
+    """Store `band_record()` with its provenance (the date and the command that made it)."""
+    import datetime
+
+    import yaml
+
+    record = {**band_record(), "date": datetime.date.today().isoformat(), "command": "estimator validate --write",
+              "note": "written by the command above from the published runs of estimator/data/public_runs.yaml; "
+                      "tests hold it equal to what the validation computes"}
+    path.write_text(yaml.safe_dump(record, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return record
+
+
+@functools.cache
+def stored_band() -> dict[str, Any]:
+    """The stored validation band (see `write_band`)."""
+    data: dict[str, Any] = read_yaml(BAND_FILE)
+    return data
 
 
 def validated_hardware() -> frozenset[str]:
@@ -114,7 +160,7 @@ def fit_training_gemm_fraction() -> dict[str, float]:
     import math
 
     from estimator.roofline import resolve_efficiencies
-    from estimator.step_time import step_time
+    from estimator.training.step import step_time
 
     runs = []
     for r in usable_runs():

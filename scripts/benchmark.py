@@ -14,8 +14,8 @@ from pathlib import Path
 from estimator.planner import plan
 from estimator.planner.report import top_plans
 from estimator.scenario_io import load_plan_scenario, load_scenario
-from estimator.step_time import step_time
 from estimator.training import estimate_training
+from estimator.training.step import step_time
 
 
 def rate(fn: object, seconds: float) -> float:

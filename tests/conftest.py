@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from estimator.scenario_io import scenario_from_dict
+from estimator.specs.scenario import Scenario
+
 # the dashboard turns a defect into an error box for users; under test it must raise instead, so that no
 # crash can pass as "an error message was shown"
 os.environ["ESTIMATOR_DASHBOARD_STRICT"] = "1"
@@ -25,8 +28,6 @@ def assert_no_defects(at: Any, *, errors_allowed: bool = False) -> None:
         assert not texts, texts
     assert all(INPUT_ERROR.match(t) for t in texts), texts
 
-from estimator.scenario_io import scenario_from_dict
-from estimator.specs.scenario import Scenario
 
 
 def make_scenario(**overrides: Any) -> Scenario:

@@ -6,8 +6,8 @@ import pytest
 
 from estimator.cost import co2_kg, energy_kwh, gpu_hours, steps_for_tokens
 from estimator.schedule import pipeline_time_s
-from estimator.step_time import step_time
 from estimator.training import estimate_training
+from estimator.training.step import step_time
 from estimator.units import SECONDS_PER_DAY
 from tests.conftest import make_scenario
 

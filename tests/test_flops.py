@@ -5,19 +5,25 @@ from __future__ import annotations
 import pytest
 
 from estimator.flops import (
-    forward_flops,
     korthikanti_model_flops_eq7,
     korthikanti_selective_flops_eq8,
     megatron_flops_eq3,
-    step_flops,
     t5_span_corruption_lengths,
     training_flops_6nd,
 )
+from estimator.ledger.account import forward_breakdown
 from estimator.params import count_params
 from estimator.presets import get_model
+from estimator.specs.scenario import Scenario
 from estimator.training import estimate_training
-from estimator.training_shape import sequence_shape
+from estimator.training.evaluate import sample_flops, sample_ledger
 from tests.conftest import make_scenario
+
+
+def forward(sc: Scenario) -> dict[str, float]:
+    """Forward FLOPs of one sample by component, by the counting convention."""
+    f = forward_breakdown(sample_ledger(sc, executed=False))
+    return {**f, "attention_core": f["attn_scores"] + f["attn_values"]}
 
 # (preset, batch) of Narayanan et al. 2021 Table 1 and Korthikanti et al. 2022 Table 5
 MEGATRON_RUNS = [("megatron-1.7b", 512), ("megatron-18.4b", 1024), ("megatron-145.6b", 2304),
@@ -25,11 +31,11 @@ MEGATRON_RUNS = [("megatron-1.7b", 512), ("megatron-18.4b", 1024), ("megatron-14
 
 
 def _step(name: str, batch: int, recompute: str, convention: str = "full") -> tuple[float, float]:
-    m = get_model(name)
     sc = make_scenario(model=name, gpus=8, parallelism={"tp": 8, "pp": 1, "recompute": recompute},
-                       training={"global_batch": batch, "seq_len": 2048, "causal_attention_flops": convention})
-    flops = step_flops(forward_flops(m, sequence_shape(sc)), sequences=batch, recompute=recompute)
-    return flops.model, flops.hardware
+                       training={"global_batch": batch, "seq_len": 2048, "causal_attention_flops": convention,
+                                 "flash_attention": False})
+    flops = sample_flops(sc, recompute, executed=False)
+    return batch * flops.model, batch * flops.hardware
 
 
 @pytest.mark.parametrize(("name", "batch"), MEGATRON_RUNS)
@@ -77,10 +83,9 @@ def test_gpt3_175b_total_compute() -> None:
 def test_half_causal_convention_halves_attention_core() -> None:
     full_sc = make_scenario(training={"causal_attention_flops": "full"})
     half_sc = make_scenario(training={"causal_attention_flops": "half"})
-    full = forward_flops(full_sc.model, sequence_shape(full_sc))
-    half = forward_flops(half_sc.model, sequence_shape(half_sc))
-    assert half.attention_core == pytest.approx(full.attention_core / 2)
-    assert half.ffn == full.ffn
+    full, half = forward(full_sc), forward(half_sc)
+    assert half["attention_core"] == pytest.approx(full["attention_core"] / 2)
+    assert half["ffn"] == full["ffn"]
 
 
 def test_t5_span_corruption_lengths() -> None:
@@ -93,12 +98,12 @@ def test_encoder_decoder_cross_attention() -> None:
     sc = make_scenario(model="t5-small", gpus=8, parallelism={"tp": 1, "pp": 1},
                        training={"global_batch": 128, "seq_len": 512})
     m = sc.model
-    f = forward_flops(m, sequence_shape(sc))
+    f = forward(sc)
     h, hd, enc, dec = m.d_model, m.n_heads * m.d_head, 512, 114
     qkv = 6 * (6 * enc * h * hd) + 6 * (6 * dec * h * hd) + 6 * (2 * dec * h * hd + 4 * enc * h * hd)
-    assert f.qkv_proj == qkv
-    assert f.ffn == 6 * 4 * enc * h * m.d_ff + 6 * 4 * dec * h * m.d_ff
-    assert f.logits == 2 * dec * h * m.vocab_size
+    assert f["qkv_proj"] == qkv
+    assert f["ffn"] == 6 * 4 * enc * h * m.d_ff + 6 * 4 * dec * h * m.d_ff
+    assert f["logits"] == 2 * dec * h * m.vocab_size
 
 
 def test_moe_counts_active_experts_only() -> None:
@@ -106,14 +111,14 @@ def test_moe_counts_active_experts_only() -> None:
     sc = make_scenario(model="mixtral-8x7b", gpus=8, parallelism={"tp": 8, "pp": 1},
                        training={"global_batch": 8, "seq_len": 4096})
     c = count_params(sc.model)
-    f = forward_flops(sc.model, sequence_shape(sc))
+    f = forward(sc)
     matmul_params = c.active - c.embedding - c.norms  # untied head does V·h matmuls; norms do none
-    assert f.matmul - f.attention_core == pytest.approx(2 * 4096 * matmul_params, rel=1e-12)
+    assert f["matmul"] - f["attention_core"] == pytest.approx(2 * 4096 * matmul_params, rel=1e-12)
 
 
 def test_mlm_gathering_counts_masked_positions_only() -> None:
     base = {"model": "bert-base", "gpus": 8, "parallelism": {"tp": 1, "pp": 1}}
     dense = make_scenario(**base, training={"global_batch": 256, "seq_len": 512})
     gathered = make_scenario(**base, training={"global_batch": 256, "seq_len": 512, "gather_masked_logits": True})
-    f_all, f_masked = (forward_flops(sc.model, sequence_shape(sc)) for sc in (dense, gathered))
-    assert f_masked.logits == pytest.approx(0.15 * f_all.logits)
+    f_all, f_masked = (forward(sc) for sc in (dense, gathered))
+    assert f_masked["logits"] == pytest.approx(0.15 * f_all["logits"])

@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from estimator.activations import (
-    ActShape,
-    inflight_chunks,
-    korthikanti_table2_bytes,
-    layer_activation_terms,
-    stored_layer_bytes,
-)
+from estimator.activations import inflight_chunks, korthikanti_table2_bytes
 from estimator.columns import Columns
-from estimator.memory import memory_per_gpu, stage_params, zero_model_state_bytes
+from estimator.ledger.account import saved_bytes
+from estimator.ledger.layers import layer_ops
+from estimator.ledger.work import Work
 from estimator.presets import get_model
+from estimator.specs.scenario import Scenario
+from estimator.training.memory import StageParams, memory_per_gpu, stage_param_split, zero_model_state_bytes
+from estimator.training.step import stage_ledgers
 from estimator.units import GB
 from tests.conftest import make_scenario
 
@@ -42,9 +41,8 @@ def test_layer_activations_equal_korthikanti_table2(name: str, tp: int, sp: int,
     """Per-layer bytes (16-bit, 1-byte dropout masks) = Korthikanti et al. 2022 Table 2 for TP, TP+SP, ± selective."""
     m = get_model(name)
     s, b = 2048, 1
-    shape = ActShape(batch=b, q_len=s, kv_len=s, tp=tp, sp=sp, act_bytes=2, flash=False)
-    terms = layer_activation_terms(m, shape)
-    got = stored_layer_bytes(terms, recompute="selective" if selective else "none", layer_input_bytes=0)
+    ops = layer_ops(m, Work(batch=b, q_len=s, kv_len=s, tp=tp, sp=sp, act_bytes=2, flash=False))
+    got = saved_bytes(ops, "selective" if selective else "none")
     want = korthikanti_table2_bytes(s=s, b=b, h=m.d_model, a=m.n_heads, t=tp, sp=sp, selective=selective)
     assert got == pytest.approx(want, rel=1e-12)
 
@@ -52,9 +50,9 @@ def test_layer_activations_equal_korthikanti_table2(name: str, tp: int, sp: int,
 def test_flash_attention_drops_the_score_matrix() -> None:
     """FlashAttention stores no s×s tensor (Dao et al. 2022): only a fp32 logsumexp per row remains."""
     m = get_model("megatron-22b")
-    plain = layer_activation_terms(m, ActShape(1, 2048, 2048, 8, 1, 2, False))
-    flash = layer_activation_terms(m, ActShape(1, 2048, 2048, 8, 1, 2, True))
-    diff = sum(plain.values()) - sum(flash.values())
+    plain, flash = (saved_bytes(layer_ops(m, Work(batch=1, q_len=2048, kv_len=2048, tp=8, sp=1, flash=f)), "none")
+                    for f in (False, True))
+    diff = plain - flash
     assert diff == pytest.approx(5 * m.n_heads * 2048 * 2048 / 8 - 4 * m.n_heads * 2048 / 8)
 
 
@@ -68,6 +66,10 @@ def test_first_stage_inflight_layers_korthikanti_eq5(p: int, v: int, m: int) -> 
     expected = n_layers * (1 + (p - 1) / (p * v)) if v > 1 else n_layers
     assert layers_stored == pytest.approx(expected)
     assert inflight_chunks(schedule="gpipe", pp=p, micro_batches=m, virtual_stages=1, rank=0) == m
+
+
+def stage_params(sc: Scenario, c: Columns, index: int) -> StageParams:
+    return stage_param_split(sc, c, stage_ledgers(sc, c)[index])
 
 
 def test_gpt3_default_memory_by_hand() -> None:

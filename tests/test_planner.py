@@ -10,15 +10,15 @@ import pytest
 
 from estimator.cli import main
 from estimator.columns import Columns
-from estimator.memory import memory_per_gpu
 from estimator.planner import plan
 from estimator.planner.plausibility import mfu_cap
 from estimator.planner.rank import pareto_front, plan_scenario
 from estimator.planner.space import DIMS, build_grid, dimension_values, gpu_counts, structural_reasons
 from estimator.scenario_io import scenario_from_dict
 from estimator.specs.plan import PlanSpec
-from estimator.step_time import step_time
 from estimator.training import estimate_training
+from estimator.training.memory import memory_per_gpu
+from estimator.training.step import step_time
 from tests.conftest import make_scenario
 
 SPEC = PlanSpec(hardware=("a100-sxm-80gb", "h100-sxm-80gb"), max_gpus=512, min_gpus=64, micro_batches=(1, 2))

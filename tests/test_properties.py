@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from typing import Any
 
@@ -15,13 +14,13 @@ from hypothesis import strategies as st
 
 from estimator.columns import Columns
 from estimator.errors import InputError
-from estimator.memory import memory_per_gpu
 from estimator.results import TrainingEstimate
 from estimator.roofline import resolve_efficiencies
 from estimator.scenario_io import scenario_from_dict
 from estimator.specs.scenario import Scenario
-from estimator.step_time import step_time
 from estimator.training import estimate_training
+from estimator.training.memory import memory_per_gpu
+from estimator.training.step import step_time
 
 EXAMPLES = int(os.environ.get("ESTIMATOR_PROPERTY_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)

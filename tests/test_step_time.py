@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from estimator.comms import collective_time_s
-from estimator.step_time import step_time
 from estimator.training import estimate_training
+from estimator.training.step import step_time
 from tests.conftest import make_scenario
 
 

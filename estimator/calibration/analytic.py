@@ -1,31 +1,19 @@
-"""The analytic model's predictions for a reference case, computed with the estimator's own formulas."""
+"""The analytic model's predictions for a reference case: the ledger's own ops (estimator.ledger), evaluated
+for the case's model, input size and kernels. Nothing here restates a formula: FLOPs, the backward rule
+and the bytes kept for backward are the ledger's, which is what the comparison with real layers tests."""
 
 from __future__ import annotations
 
-from estimator.activations import ActShape, layer_activation_terms, stored_layer_bytes
+from dataclasses import replace
+
 from estimator.calibration.reference import TORCH_FAMILIES, ReferenceCase
-from estimator.flops import (
-    SequenceShape,
-    attention_matmul_flops,
-    cross_attention_flops,
-    forward_flops,
-    matmul_sum,
-    self_layer_flops,
-)
-from estimator.params import count_params, layer_params, norm_params
-
-
-def params(case: ReferenceCase) -> float:
-    """Parameters of the whole reference module."""
-    m = case.model
-    if case.family == "torch-encoder-layer":
-        return float(m.n_layers * layer_params(m).total)
-    if case.family == "torch-decoder-layer":
-        return float(m.n_layers * layer_params(m, cross_attention=True).total)
-    if case.family == "torch-transformer":  # encoder and decoder stacks, each with a final LayerNorm
-        return float(m.n_layers * layer_params(m).total + m.n_decoder_layers * layer_params(m, cross_attention=True).total
-                     + 2 * norm_params(d_model=m.d_model, rms=False, bias=True))
-    return count_params(m).total
+from estimator.ledger.account import executed_flops, over_stage, params_by_group, saved_bytes
+from estimator.ledger.account import forward_matmul_flops as ops_forward_flops
+from estimator.ledger.layers import layer_ops
+from estimator.ledger.model import SampleShape, StageOps, sample_ops
+from estimator.ledger.ops import Op
+from estimator.ledger.work import Work
+from estimator.params import count_params, norm_params
 
 
 def uses_flash(case: ReferenceCase, attn: str = "eager") -> bool:
@@ -34,52 +22,64 @@ def uses_flash(case: ReferenceCase, attn: str = "eager") -> bool:
     return case.model.dropout == 0 and (case.family in TORCH_FAMILIES or attn == "sdpa")
 
 
-def _attention_score_flops(case: ReferenceCase) -> float:
-    """Forward QKᵀ FLOPs of the whole case (what a flash backward recomputes)."""
+def _work(case: ReferenceCase, act_bytes: float = 4.0, attn: str = "eager") -> Work:
+    """The case's input as ledger work: full attention (the reference layers get no causal mask, and the
+    HF models' eager path computes the whole score matrix), the family's kernels."""
+    return Work(batch=case.batch, q_len=case.seq_len, kv_len=case.seq_len, act_bytes=act_bytes,
+                flash=uses_flash(case, attn), causal_fraction=1.0, kernels=case.kernels)
+
+
+def case_ledger(case: ReferenceCase, attn: str = "eager") -> StageOps:
+    """Every op of the reference module for the case's whole batch."""
     m, b, s, d = case.model, case.batch, case.seq_len, case.dec_len
-
-    def one(q: int, k: int) -> float:
-        return float(attention_matmul_flops(q_tokens=q, kv_tokens=k, n_heads=m.n_heads, d_head=m.d_head, causal_fraction=1.0))
-
+    w = _work(case, attn=attn)
     if case.family == "torch-encoder-layer":
-        return b * m.n_layers * one(s, s)
+        return StageOps(layers=((m.n_layers, tuple(layer_ops(m, w))),), extras=())
     if case.family == "torch-decoder-layer":
-        return b * m.n_layers * (one(s, s) + one(s, d))
+        return StageOps(layers=((m.n_layers, tuple(layer_ops(m, w, cross_kv_len=d))),), extras=())
     if case.family == "torch-transformer":
-        return b * (m.n_layers * one(s, s) + m.n_decoder_layers * (one(d, d) + one(d, s)))
-    return 0.0  # HF families are counted with eager attention
+        dec = w.with_(q_len=d, kv_len=d)
+        return StageOps(layers=((m.n_layers, tuple(layer_ops(m, w))),
+                                (m.n_decoder_layers, tuple(layer_ops(m, dec, cross_kv_len=s)))), extras=())
+    if case.family == "t5":
+        shape = SampleShape(encoder_tokens=s, decoder_tokens=d, logit_positions=float(d))
+    else:
+        shape = SampleShape(encoder_tokens=s, decoder_tokens=0, logit_positions=float(s),
+                            nsp_sequences=1.0 if m.nsp_head else 0.0)
+    one = sample_ops(m, shape, causal_fraction=1.0, base=w)
+
+    def batched(ops: tuple[Op, ...]) -> tuple[Op, ...]:
+        return tuple(replace(op, count=op.count * b) for op in ops)
+
+    return StageOps(layers=tuple((n, batched(ops)) for n, ops in one.layers),
+                    extras=tuple((f, batched(ops)) for f, ops in one.extras))
+
+
+def params(case: ReferenceCase) -> float:
+    """Parameters of the whole reference module."""
+    if case.family in TORCH_FAMILIES:
+        groups = params_by_group(case_ledger(case))
+        finals = 2 * norm_params(d_model=case.model.d_model, rms=False, bias=True)  # nn.Transformer's two final norms
+        return float(sum(groups.values()) + (finals if case.family == "torch-transformer" else 0.0))
+    return count_params(case.model).total
 
 
 def forward_matmul_flops(case: ReferenceCase) -> float:
     """Matmul FLOPs of one forward pass over the case's batch (2 per multiply-add)."""
-    m, b, s, d = case.model, case.batch, case.seq_len, case.dec_len
-    if case.family == "torch-encoder-layer":
-        return b * m.n_layers * matmul_sum(self_layer_flops(m, s, 1.0))
-    if case.family == "torch-decoder-layer":
-        return b * m.n_layers * (matmul_sum(self_layer_flops(m, s, 1.0)) + matmul_sum(cross_attention_flops(m, s, d)))
-    if case.family == "torch-transformer":
-        return b * (m.n_layers * matmul_sum(self_layer_flops(m, s, 1.0))
-                    + m.n_decoder_layers * (matmul_sum(self_layer_flops(m, d, 1.0)) + matmul_sum(cross_attention_flops(m, d, s))))
-    if case.family == "t5":
-        shape = SequenceShape(encoder_tokens=s, decoder_tokens=d, logit_positions=float(d), causal_fraction=1.0)
-    else:
-        shape = SequenceShape(encoder_tokens=s, decoder_tokens=0, logit_positions=float(s), causal_fraction=1.0,
-                              sequences_with_nsp=1.0 if m.nsp_head else 0.0)
-    return b * forward_flops(m, shape).matmul
+    return float(over_stage(case_ledger(case), ops_forward_flops))
 
 
 def training_matmul_flops(case: ReferenceCase) -> float:
-    """Forward plus backward (2 × forward) matmul FLOPs, plus the QKᵀ a flash backward recomputes."""
-    return 3 * forward_matmul_flops(case) + (_attention_score_flops(case) if uses_flash(case) else 0.0)
+    """Forward plus backward matmul FLOPs as the kernels execute them, by the ledger's backward rules (the
+    flash kernel's recomputed QKᵀ included)."""
+    return float(over_stage(case_ledger(case), executed_flops))
 
 
 def layer_saved_bytes(case: ReferenceCase, act_bytes: int, recompute: str, attn: str = "eager") -> float:
-    """Bytes one layer keeps for backward, by the estimator's activation terms with the family's kernels."""
-    m, b, s = case.model, case.batch, case.seq_len
-    flash = uses_flash(case, attn)
+    """Bytes one layer keeps for backward, by the ledger's saved terms with the family's kernels."""
+    m, d = case.model, case.dec_len
     cross = case.family in ("torch-decoder-layer", "torch-transformer")  # measured on a decoder layer
-    shape = ActShape(b, s, s, 1, 0, act_bytes, flash, case.kernels)
-    terms = layer_activation_terms(m, shape, cross_kv_len=case.dec_len if cross else 0)
-    layer_input = act_bytes * b * s * m.d_model
-    memory_input = act_bytes * b * case.dec_len * m.d_model if cross else 0.0  # the encoder output K/V read
-    return float(stored_layer_bytes(terms, recompute=recompute, layer_input_bytes=layer_input)) + memory_input
+    w = _work(case, act_bytes, attn)
+    ops = layer_ops(m, w, cross_kv_len=d if cross else 0)
+    memory_input = act_bytes * case.batch * d * m.d_model if cross else 0.0  # the encoder output K/V read
+    return float(saved_bytes(ops, recompute)) + memory_input

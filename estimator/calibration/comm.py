@@ -45,8 +45,8 @@ def fit_alpha_beta(collective: Collective, n: int, samples: list[tuple[float, fl
     if slope <= 0 or intercept < 0:  # noise swamped the size dependence: a bandwidth-only bound from the largest
         x_max, t_max = max(zip(xs, ys, strict=True))
         alpha = max(min(ys), 0.0) / steps if slope <= 0 else 0.0
-        return Fit(collective, alpha, x_max / t_max, len(samples))
-    return Fit(collective, intercept / steps, 1.0 / slope, len(samples))
+        return Fit(collective, float(alpha), float(x_max / t_max), len(samples))
+    return Fit(collective, float(intercept / steps), float(1.0 / slope), len(samples))
 
 
 def _worker(out_path: str, sizes: list[int], repeats: int) -> None:  # pragma: no cover - runs under torchrun

@@ -10,8 +10,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from estimator.calibration.reference import ReferenceCase, hf_config, import_transformers
-from estimator.flops import attention_matmul_flops, linear_flops, matmul_sum, self_layer_flops
+from estimator.inference import decode_flops, prefill_flops
 from estimator.kvcache import kv_cache_bytes
+from estimator.specs.inference import InferenceScenario
 
 
 @dataclass(frozen=True)
@@ -23,26 +24,23 @@ class GenerateRun:
     do_sample: bool
 
 
-def generation_flops(case: ReferenceCase, run: GenerateRun) -> float:
-    """Analytic matmul FLOPs of `generate` with a KV cache (decoder-only models).
+def generation_scenario(case: ReferenceCase) -> InferenceScenario:
+    """The serving scenario of a reference case: one replica, fp32, eager attention (no fused kernel)."""
+    return InferenceScenario.model_validate({"name": case.config, "model": case.model.model_dump(mode="json"),
+                                             "hardware": "a100-sxm-80gb", "precision": "fp32",
+                                             "flash_attention": False})
 
-    Prefill: the prompt of every hypothesis (generate copies the input k times for beam search), logits
-    of its last position only. Then new_tokens − 1 decode steps, step j reading a context of p + j
-    tokens. Beam bookkeeping (log-softmax, top-k, reordering the cache) has no matmuls.
-    """
-    m = case.model
+
+def generation_flops(case: ReferenceCase, run: GenerateRun) -> float:
+    """Matmul FLOPs of `generate` with a KV cache, by the serving estimator's own prefill and decode counts
+    (estimator.inference): the prompt of every hypothesis (generate copies it k times for beam search) with
+    the logits of its last position, then new_tokens − 1 decode steps, step j attending to p + j tokens.
+    Beam bookkeeping (log-softmax, top-k, reordering the cache) has no matmuls."""
+    sc = generation_scenario(case)
     seqs = run.batch * run.beams
-    prefill = m.n_layers * matmul_sum(self_layer_flops(m, run.prompt_tokens, 1.0))
-    logits = linear_flops(tokens=1, d_in=m.d_model, d_out=m.vocab_size)
-    linear_one = m.n_layers * (matmul_sum(self_layer_flops(m, 1, 1.0))
-                               - 2 * attention_matmul_flops(q_tokens=1, kv_tokens=1, n_heads=m.n_heads, d_head=m.d_head,
-                                                            causal_fraction=1.0))
-    decode = 0.0
-    for j in range(1, run.new_tokens):
-        attention = 2 * attention_matmul_flops(q_tokens=1, kv_tokens=run.prompt_tokens + j, n_heads=m.n_heads,
-                                               d_head=m.d_head, causal_fraction=1.0)
-        decode += linear_one + m.n_layers * attention + logits
-    return float(seqs * (prefill + logits + decode))
+    prefill = prefill_flops(sc, prompt_tokens=run.prompt_tokens, sequences=seqs)
+    decode = sum(decode_flops(sc, sequences=seqs, context=run.prompt_tokens + j) for j in range(1, run.new_tokens))
+    return float(prefill + decode)
 
 
 def generation_kv_bytes(case: ReferenceCase, run: GenerateRun, bytes_per_element: int = 4) -> float:

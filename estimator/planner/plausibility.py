@@ -9,29 +9,19 @@ gets the extrapolation margin.
 
 from __future__ import annotations
 
-import functools
-
 from estimator.roofline import resolve_efficiencies
 from estimator.specs.hardware import HardwareSpec
 
 
-@functools.cache
 def _validated() -> tuple[float, float, float, frozenset[str]]:
-    from estimator.flops import forward_flops, step_flops
-    from estimator.training_shape import sequence_shape
+    """(best measured MFU, upper residual, the GEMM efficiency the best run ran at, covered hardware), as
+    stored by `estimator validate --write`."""
     from estimator.uncertainty import residual_band
-    from estimator.validation import measured_iteration_s, run_scenario, usable_runs
+    from estimator.validation import stored_band
 
-    best, ref_gemm = 0.0, 1.0
-    for run in usable_runs():
-        sc = run_scenario(run)
-        model = step_flops(forward_flops(sc.model, sequence_shape(sc)), sequences=sc.training.global_batch, recompute="none").model
-        eff = resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype)
-        mfu = model / ((measured_iteration_s(run) or 1.0) * sc.gpus * eff.peak_flops_per_s)
-        if mfu > best:
-            best, ref_gemm = mfu, eff.gemm_max
+    band = stored_band()
     low, high, covered = residual_band()
-    return best, high, ref_gemm, covered
+    return float(band["best_mfu"]), high, float(band["best_mfu_gemm_max"]), covered
 
 
 def mfu_cap(hw: HardwareSpec) -> float:

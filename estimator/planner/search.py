@@ -1,7 +1,7 @@
 """Evaluate the grid with the estimator's own formulas (as numpy columns), apply the constraints, rank.
 
-Everything per row comes from `memory.memory_per_gpu` and `step_time.step_time` called on `Columns`
-arrays: the very functions `estimator train` calls with scalars.
+Everything per row comes from `training.evaluate` called on `Columns` arrays: the very composition
+`estimator train` calls with scalars (steps, price, energy, adapters, fine-tuning and MFU included).
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ import numpy as np
 import pandas as pd
 
 from estimator.columns import Columns
-from estimator.cost import co2_kg, energy_kwh, gpu_hours
-from estimator.finetune import layer_lora_flops
-from estimator.flops import forward_flops, step_flops
-from estimator.memory import memory_per_gpu
 from estimator.planner.plausibility import mfu_cap
 from estimator.planner.space import DIMS, REASONS, build_grid, dimension_values, structural_reasons
 from estimator.profiles import load_hardware
@@ -27,8 +23,7 @@ from estimator.specs.plan import PlanSpec
 from estimator.specs.precision import PRECISIONS
 from estimator.specs.scenario import Scenario
 from estimator.specs.workload import PricingSpec
-from estimator.step_time import step_time
-from estimator.training_shape import sequence_shape
+from estimator.training.evaluate import evaluate
 from estimator.units import SECONDS_PER_DAY
 
 RECOMPUTE_NAMES = ("none", "selective", "full")
@@ -83,54 +78,50 @@ class PlanResult:
         return pd.DataFrame(rows)
 
 
+def columns_of(grid: dict[str, np.ndarray]) -> Columns:
+    """The grid rows as the numeric columns every composition takes."""
+    g = grid
+    dp = g["gpus"] // (g["tp"] * g["pp"] * g["cp"])
+    return Columns(gpus=g["gpus"], tp=g["tp"], pp=g["pp"], cp=g["cp"], ep=g["ep"], dp=dp, micro_batch=g["micro_batch"],
+                   virtual_stages=g["virtual_stages"], micro_batches=g["global_batch"] // (g["micro_batch"] * dp),
+                   global_batch=g["global_batch"], sp=g["sp"], zero=g["zero"], recompute=g["recompute"],
+                   schedule=np.where(g["virtual_stages"] > 1, 1, 0))
+
+
 def _chunk(sc: Scenario, plan: PlanSpec, grid: dict[str, np.ndarray], reason: np.ndarray) -> dict[str, np.ndarray]:
-    """Evaluate the structurally valid rows of one (hardware, precision) chunk."""
+    """Evaluate the structurally valid rows of one (hardware, precision) chunk with `training.evaluate`, the
+    composition `estimator train` uses."""
     ok = reason == 0
     g = {k: v[ok] for k, v in grid.items()}
     n = len(g["gpus"])
     out: dict[str, np.ndarray] = {}
     if n == 0:
         return out
-    dp = g["gpus"] // (g["tp"] * g["pp"] * g["cp"])
-    cols = Columns(gpus=g["gpus"], tp=g["tp"], pp=g["pp"], cp=g["cp"], ep=g["ep"], dp=dp, micro_batch=g["micro_batch"],
-                   virtual_stages=g["virtual_stages"], micro_batches=g["global_batch"] // (g["micro_batch"] * dp),
-                   global_batch=g["global_batch"], sp=g["sp"], zero=g["zero"], recompute=g["recompute"],
-                   schedule=np.where(g["virtual_stages"] > 1, 1, 0))
-    mem = memory_per_gpu(sc, cols)
-    st = step_time(sc, None, cols)
-    total = np.asarray(st.total, dtype=float)
-    fwd = forward_flops(sc.model, sequence_shape(sc))
-    ft = sc.finetune
-    adapters = (layer_lora_flops(sc.model, ft, sequence_shape(sc).encoder_tokens) * sc.model.total_layers
-                if ft and ft.frozen_base else 0.0)
-    model_flops = step_flops(fwd, sequences=g["global_batch"], recompute="none", frozen_base=bool(ft and ft.frozen_base),
-                             adapter_flops=adapters).model
-    peak = st.efficiencies.peak_flops_per_s
-    mfu = model_flops / (total * g["gpus"] * peak)
-    tokens_per_step = g["global_batch"] * sc.training.seq_len
-    steps = np.ceil(sc.tokens / tokens_per_step - 1e-9)
-    seconds = steps * total
-    hours = gpu_hours(gpus=g["gpus"], seconds=seconds)
-    price = sc.pricing.usd_per_gpu_hour or (sc.hardware.default_price.usd_per_gpu_hour if sc.hardware.default_price else math.nan)
-    kwh = energy_kwh(gpu_hours=hours, board_power_w=sc.hardware.tdp_w, power_fraction=sc.energy.power_fraction_of_tdp,
-                     pue=sc.energy.pue)
+    cols = columns_of(g)
+    ev = evaluate(sc, cols)
+    total = np.asarray(ev.step_s, dtype=float)
+    mem_total = np.asarray(ev.memory.total, dtype=float)
     usable = sc.hardware.memory_bytes * (1 - plan.memory_headroom)
+    cap = mfu_cap(sc.hardware)
+    price = ev.usd_per_gpu_hour
     sub = np.zeros(n, dtype=np.int8)
-    rules = [(mem.total > usable, 8), (mfu > mfu_cap(sc.hardware), 9)]  # see plausibility.py
+    rules = [(mem_total > usable, 8), (ev.mfu > cap, 9)]  # see plausibility.py
     if plan.deadline_days:
-        rules.append((seconds > plan.deadline_days * SECONDS_PER_DAY, 10))
+        rules.append((ev.train_s > plan.deadline_days * SECONDS_PER_DAY, 10))
     if plan.budget_usd:
-        rules.append((hours * price > plan.budget_usd, 11))
+        rules.append((ev.cost_usd > plan.budget_usd, 11))
     if math.isnan(price) and (plan.budget_usd or plan.objective != "time"):
         rules.append((np.ones(n, dtype=bool), 12))
     for broken, code in reversed(rules):
         sub[(sub == 0) & broken] = code
-    cap = mfu_cap(sc.hardware)
-    out = {"mfu_cap": np.full(n, cap), "step_time_s": total, "train_days": seconds / SECONDS_PER_DAY, "gpu_hours": hours, "cost_usd": hours * price,
-           "usd_per_gpu_hour": np.full(n, price), "mfu": mfu, "memory_per_gpu_bytes": np.asarray(mem.total, dtype=float),
-           "memory_fraction": np.asarray(mem.total, dtype=float) / usable, "energy_kwh": kwh,
-           "co2_kg": co2_kg(energy_kwh=kwh, kg_co2_per_kwh=sc.energy.kg_co2_per_kwh), "dp": dp,
-           **{f"t_{k}": np.asarray(v, dtype=float) * np.ones(n) for k, v in st.as_dict().items()}}
+    ones = np.ones(n)
+    out = {"mfu_cap": np.full(n, cap), "step_time_s": total, "train_days": ev.train_days * ones,
+           "gpu_hours": ev.gpu_hours * ones, "cost_usd": ev.cost_usd * ones, "usd_per_gpu_hour": np.full(n, price),
+           "mfu": ev.mfu * ones, "hfu": ev.hfu * ones, "memory_per_gpu_bytes": mem_total, "memory_fraction": mem_total / usable,
+           "energy_kwh": ev.energy_kwh * ones, "co2_kg": ev.co2_kg * ones, "dp": np.asarray(cols.dp),
+           "step_time_s_low": ev.step_s_low * ones, "step_time_s_high": ev.step_s_high * ones,
+           "cost_usd_high": ev.cost_usd_high * ones,
+           **{f"t_{k}": np.asarray(v, dtype=float) * ones for k, v in ev.step.as_dict().items()}}
     full_reason = reason.copy()
     full_reason[ok] = sub
     out["_reason"] = full_reason

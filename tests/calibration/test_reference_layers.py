@@ -24,7 +24,7 @@ def test_calibrate_flops_json_covers_every_family(capsys: pytest.CaptureFixture[
     assert {r["model"] for r in records} == set(FAMILIES)
     for r in records:
         assert set(r) >= {"model", "config", "analytic", "measured", "rel_error"}
-        limit = 0.01 if r["quantity"] == "training_flops" else 0.0  # FlopCounterMode: 1 %; params, fvcore: exact
+        limit = 1e-12  # params, fvcore and FlopCounterMode: exact (to rounding)
         assert abs(r["rel_error"]) <= limit, r
         if r["quantity"] == "forward_flops":
             assert r["note"].endswith("unsupported ops: none"), r
@@ -79,14 +79,14 @@ def cases(draw: st.DrawFn, family: str) -> ReferenceCase:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_random_configurations(family: str) -> None:
-    """Hypothesis: params exactly sum(numel); matmul FLOPs exactly fvcore's; training FLOPs within 1 % of
+    """Hypothesis: params exactly sum(numel); matmul FLOPs exactly fvcore's; training FLOPs exactly
     FlopCounterMode; saved-tensor bytes within 2 % of the analytic activation terms."""
 
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(case=cases(family))
     def check(case: ReferenceCase) -> None:
         for r in flop_records(case):
-            assert abs(r.rel_error) <= (0.01 if r.quantity == "training_flops" else 0.0), r
+            assert abs(r.rel_error) <= 1e-12, r
         for r in memory_records(case, dtypes=("fp32", "bf16")):
             assert abs(r.rel_error) <= 0.02, r
 

@@ -1,0 +1,248 @@
+"""Sums and times over ledger rows: FLOPs (model, executed, recomputed), bytes kept for backward under a
+recomputation policy, parameters by group, and the roofline or α-β time of every op on one GPU.
+
+The time of an op is the roofline (Williams et al. 2009) of its kind on the profile's efficiencies, or the
+α-β cost of its collective on the link its group uses; backward follows the op's rule in ops.BACKWARD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from estimator.comms import collective_time_s, intra_node, ring_exchange_time_s
+from estimator.ledger.model import StageOps
+from estimator.ledger.ops import Op, sum_values
+from estimator.num import Flag, Num
+from estimator.roofline import Efficiencies, compute_time_s
+
+RECOMPUTE_NAMES = ("none", "selective", "full")
+
+
+@dataclass(frozen=True)
+class Links:
+    """(α seconds per step, β bytes/s) of the link each parallel group uses. Ranks are laid out tp fastest,
+    then cp, then dp, then pp (Megatron-LM's order); a group of `size` ranks `stride` apart stays inside a
+    node when stride·size ≤ GPUs per node, else it crosses the network."""
+
+    tp: tuple[Num, Num]
+    cp: tuple[Num, Num]
+    ep: tuple[Num, Num]
+    dp: tuple[Num, Num]
+    pp: tuple[Num, Num]
+
+    @classmethod
+    def of(cls, eff: Efficiencies, *, tp: Num, cp: Num, ep: Num, dp: Num, gpus_per_node: Num) -> Links:
+        def link(stride: Num, size: Num) -> tuple[Num, Num]:
+            return eff.link(intra_node(stride=stride, size=size, gpus_per_node=gpus_per_node))
+
+        return cls(tp=link(1, tp), cp=link(tp, cp), ep=link(tp * cp, ep), dp=link(tp, dp * cp), pp=link(tp * cp * dp, 2))
+
+
+def op_time_s(op: Op, eff: Efficiencies, links: Links) -> tuple[Num, Num]:
+    """(forward, backward) seconds of all `count` kernels of `op` on one GPU."""
+    rule = op.rule
+    if op.kind == "collective":
+        alpha, beta = getattr(links, op.group or "tp")
+        if op.collective == "ring":
+            fwd = ring_exchange_time_s(n=op.group_size, payload_bytes=op.bytes, alpha_s=alpha, bandwidth_bytes_per_s=beta)
+            bwd = ring_exchange_time_s(n=op.group_size, payload_bytes=op.bytes * rule.byte_scale, alpha_s=alpha,
+                                       bandwidth_bytes_per_s=beta)
+        else:
+            kind = op.collective or "all_reduce"
+            fwd = collective_time_s(collective=kind, n=op.group_size, payload_bytes=op.bytes, alpha_s=alpha,
+                                    bandwidth_bytes_per_s=beta)
+            bwd = rule.kernels * collective_time_s(collective=kind, n=op.group_size, payload_bytes=op.bytes * rule.byte_scale,
+                                                   alpha_s=alpha, bandwidth_bytes_per_s=beta)
+        return op.count * fwd, op.count * bwd
+    if op.kind in ("gemm", "attention"):
+        timer = eff.gemm_time_s if op.kind == "gemm" else eff.attention_time_s
+        fwd = timer(op.flops, op.bytes)
+        bwd = rule.kernels * timer(op.flops * rule.flop_scale, op.bytes * rule.byte_scale) if rule.kernels else 0.0
+        return op.count * fwd, op.count * bwd
+    fwd = eff.memory_time_s(op.bytes)
+    return op.count * fwd, op.count * rule.kernels * eff.memory_time_s(op.bytes * rule.byte_scale)
+
+
+def bound_by(op: Op, eff: Efficiencies) -> str:
+    """What limits `op`'s forward kernel: compute, memory or communication (LLM-Viewer's roofline view)."""
+    if op.kind == "collective":
+        return "communication"
+    if op.kind in ("elementwise", "norm") or not np.all(np.asarray(op.flops) > 0):
+        return "memory"
+    eta_max, half = (eff.gemm_max, eff.gemm_half_flops) if op.kind == "gemm" else (eff.attention_max,
+                                                                                       eff.attention_half_flops)
+    compute = compute_time_s(flops=op.flops, peak_flops_per_s=eff.peak_flops_per_s, eta_max=eta_max, half_flops=half)
+    return "compute" if np.all(compute >= eff.memory_time_s(op.bytes)) else "memory"
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """Seconds of one layer (or a stage's extra ops) for one micro-batch on one GPU, by cause."""
+
+    compute_fwd: Num
+    compute_bwd: Num
+    tp_fwd: Num
+    tp_bwd: Num
+    cp_fwd: Num  # ring-attention exchanges not hidden behind the attention kernel
+    cp_bwd: Num
+    ep_fwd: Num
+    ep_bwd: Num
+    pp_fwd: Num  # pipeline sends of a stage (its activations forward, their gradients backward)
+    pp_bwd: Num
+    cp_hidden: Num  # compute time already used to hide ring exchanges (no other communication may use it)
+    selective_fwd: Num  # forward time of what selective recomputation repeats
+
+    @property
+    def forward(self) -> Num:
+        """Everything full recomputation repeats: the layer's whole forward, its collectives included."""
+        return self.compute_fwd + self.tp_fwd + self.cp_fwd + self.ep_fwd
+
+    @property
+    def backward(self) -> Num:
+        return self.compute_bwd + self.tp_bwd + self.cp_bwd + self.ep_bwd
+
+
+def layer_time(ops: Iterable[Op], eff: Efficiencies, links: Links) -> LayerTime:
+    """The time of a list of ops (one layer, or a stage's extras) with ring attention overlapped with the
+    attention kernel it accompanies: each of the c − 1 exchanges hides behind one of the c blocks."""
+    parts: dict[str, Num] = dict.fromkeys(("compute_fwd", "compute_bwd", "tp_fwd", "tp_bwd", "ep_fwd", "ep_bwd",
+                                           "pp_fwd", "pp_bwd", "selective_fwd"), 0.0)
+    att_fwd: Num = 0.0
+    att_bwd: Num = 0.0
+    rings: list[tuple[Op, Num, Num]] = []
+    for op in ops:
+        fwd, bwd = op_time_s(op, eff, links)
+        if op.kind == "collective":
+            if op.collective == "ring":
+                rings.append((op, fwd, bwd))
+                continue
+            key = op.group if op.group in ("ep", "pp") else "tp"
+            parts[f"{key}_fwd"] = parts[f"{key}_fwd"] + fwd
+            parts[f"{key}_bwd"] = parts[f"{key}_bwd"] + bwd
+            continue
+        parts["compute_fwd"] = parts["compute_fwd"] + fwd
+        parts["compute_bwd"] = parts["compute_bwd"] + bwd
+        if op.selective_recompute:
+            parts["selective_fwd"] = parts["selective_fwd"] + fwd
+        if op.name in ("attention", "softmax"):
+            att_fwd, att_bwd = att_fwd + fwd, att_bwd + bwd
+    cp_fwd: Num = 0.0
+    cp_bwd: Num = 0.0
+    hidden: Num = 0.0
+    for op, fwd, bwd in rings:
+        share = (op.group_size - 1) / op.group_size
+        for raw, window, direction in ((fwd, att_fwd * share, "f"), (bwd, att_bwd * share, "b")):
+            exposed = np.maximum(0.0, raw - window)
+            hidden = hidden + np.minimum(raw, window) * (raw > 0)
+            if direction == "f":
+                cp_fwd = cp_fwd + exposed
+            else:
+                cp_bwd = cp_bwd + exposed
+    return LayerTime(cp_fwd=cp_fwd, cp_bwd=cp_bwd, cp_hidden=hidden, **parts)
+
+
+def over_stage(stage: StageOps, value: Callable[[tuple[Op, ...]], Num]) -> Num:
+    """Σ over a stage: each layer kind's value × its count, plus the first/last-stage extras × 0/1."""
+    total: Num = 0.0
+    for count, ops in stage.layers:
+        total = total + count * value(ops)
+    for flag, ops in stage.extras:
+        total = total + flag * value(ops)
+    return total
+
+
+def forward_matmul_flops(ops: Iterable[Op]) -> Num:
+    return sum_values(op.forward_flops for op in ops if op.matmul)
+
+
+def model_flops(ops: Iterable[Op]) -> Num:
+    """Forward + backward model FLOPs (matmuls, no recomputation; PaLM App. B)."""
+    return sum_values(op.model_flops for op in ops)
+
+
+def executed_flops(ops: Iterable[Op]) -> Num:
+    """Forward + backward matmul FLOPs the kernels execute, FlashAttention's recomputed QKᵀ included."""
+    return sum_values(op.executed_flops for op in ops if op.matmul)
+
+
+def recompute_flops(ops: Iterable[Op], recompute: str) -> Num:
+    """Matmul FLOPs that activation recomputation repeats in one layer: its whole forward (full), or the
+    unfused attention core (selective; with FlashAttention there is no s×s tensor left to drop)."""
+    if recompute == "full":
+        return forward_matmul_flops(ops)
+    if recompute == "selective":
+        return sum_values(op.forward_flops for op in ops if op.matmul and op.selective_recompute)
+    return 0.0
+
+
+def saved_bytes(ops: Iterable[Op], recompute: str) -> Num:
+    """Bytes one layer keeps between its forward and backward under a recomputation policy: every saved
+    tensor (none), all but the attention core's s×s tensors (selective, Korthikanti et al. 2022 Sec. 5), or
+    only the layer's input (full, Chen et al. 2016)."""
+    ops = tuple(ops)
+    if recompute == "full":
+        return sum_values(op.saved_full for op in ops)
+    if recompute == "selective":
+        return sum_values(op.saved_selective for op in ops)
+    return sum_values(op.saved for op in ops)
+
+
+def saved_by_code(ops: Iterable[Op], code: Flag) -> Num:
+    """`saved_bytes` for recompute codes 0/1/2 (none/selective/full), scalar or per grid row."""
+    ops = tuple(ops)
+    options = [saved_bytes(ops, r) for r in RECOMPUTE_NAMES]
+    if np.ndim(code):
+        return np.choose(np.asarray(code), [np.broadcast_to(o, np.shape(code)) for o in options])
+    return options[int(code)]
+
+
+def params_by_group(stage: StageOps, *, local: bool = False, active: bool = False) -> dict[str, Num]:
+    """Parameters by group (attention, ffn, experts, router, norms, embedding, …) over a stage or model."""
+    out: dict[str, Num] = {}
+    for count, ops in stage.layers:
+        for op in ops:
+            if op.param_group:
+                value = op.params_local if local else (op.active if active else op.params)
+                out[op.param_group] = out.get(op.param_group, 0.0) + count * value
+    for flag, ops in stage.extras:
+        for op in ops:
+            if op.param_group:
+                value = op.params_local if local else (op.active if active else op.params)
+                out[op.param_group] = out.get(op.param_group, 0.0) + flag * value
+    return out
+
+
+_BREAKDOWN = {"qkv_proj": "qkv_proj", "cross_q_proj": "qkv_proj", "cross_kv_proj": "qkv_proj", "out_proj": "out_proj",
+              "cross_out_proj": "out_proj", "router": "router", "logits": "logits", "mlm_transform": "heads",
+              "pooler": "heads", "nsp_head": "heads"}
+
+
+def forward_breakdown(stage: StageOps) -> dict[str, float]:
+    """Forward FLOPs by component over a stage or the whole model (the public `flops_forward_per_sample`):
+    projections, the two attention matmuls, FFN (experts included), router, logits, BERT heads, adapters,
+    and the norms' element-wise work (not model FLOPs); `matmul` sums the matmuls."""
+    out = dict.fromkeys(("qkv_proj", "attn_scores", "attn_values", "out_proj", "ffn", "router", "logits", "heads",
+                         "adapters", "norms"), 0.0)
+
+    def add(scale: Num, ops: tuple[Op, ...]) -> None:
+        for op in ops:
+            flops = float(scale * op.forward_flops)
+            if op.kind == "norm":
+                out["norms"] += flops
+            elif op.kind == "attention":
+                out["attn_scores"] += flops / 2
+                out["attn_values"] += flops / 2
+            elif op.name.startswith("lora"):
+                out["adapters"] += flops
+            elif op.matmul:
+                out[_BREAKDOWN.get(op.name, "ffn")] += flops
+
+    for count, ops in stage.layers:
+        add(count, ops)
+    for flag, ops in stage.extras:
+        add(flag, ops)
+    out["matmul"] = sum(v for k, v in out.items() if k != "norms")
+    return out

@@ -1,0 +1,187 @@
+"""A training step from the ledger: each pipeline stage's ops timed by roofline and α-β (ledger.account),
+the pipeline schedule, data-parallel gradient synchronisation, ZeRO traffic and the optimizer step.
+
+Takes `Columns`: one configuration as scalars (`estimator train`) or a grid as arrays (`estimator plan`).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from estimator.columns import Columns
+from estimator.comms import collective_time_s
+from estimator.ledger.account import Links, layer_time
+from estimator.ledger.model import StageOps, StageStack, even_stage, stage_ops
+from estimator.ledger.ops import Op, sum_values
+from estimator.ledger.work import Work
+from estimator.num import Num
+from estimator.roofline import Efficiencies, resolve_efficiencies
+from estimator.schedule import pipeline_time_s
+from estimator.specs.precision import OPTIMIZERS, optimizer_bytes_per_param
+from estimator.specs.scenario import Scenario
+from estimator.training.shape import executed_causal_fraction, sequence_shape
+
+PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm", "optimizer")
+
+
+def base_work(sc: Scenario, c: Columns) -> Work:
+    """The micro-batch one GPU works on, for `sc` laid out as `c` (lengths are set per layer kind)."""
+    return Work(batch=c.micro_batch, q_len=1.0, kv_len=1.0, tp=c.tp, cp=c.cp, ep=c.ep, sp=c.sp, pp=c.pp,
+                act_bytes=sc.precision_policy.activation_bytes, flash=sc.training.flash_attention,
+                finetune=sc.finetune)
+
+
+def pipeline_send_op(sc: Scenario, c: Columns) -> Op:
+    """Point-to-point sends of one stage per micro-batch: the b·s·h activations forward and their gradients
+    backward (÷ tp with Megatron's scatter/gather, Narayanan et al. 2021 Sec. 4.1), once per model chunk (v
+    chunks when interleaved)."""
+    shape = sequence_shape(sc)
+    tokens = c.micro_batch * max(shape.encoder_tokens, shape.decoder_tokens) / c.cp
+    payload = sc.precision_policy.activation_bytes * tokens * sc.model.d_model / c.tp
+    return Op("pp_send", "collective", "collective", bytes=payload, count=c.virtual_stages * (c.pp > 1),
+              collective="send_recv", group="pp", group_size=2)
+
+
+def stage_stacks(sc: Scenario, c: Columns) -> list[StageStack]:
+    """The pipeline stages whose memory and time can be the largest: the first (embedding) and the last
+    (output layer and loss); with equal stages every other stage equals a middle one, never worse."""
+    return [even_stage(sc.model, pp=c.pp, rank=rank) for rank in (0, c.pp - 1)]
+
+
+def stage_ledgers(sc: Scenario, c: Columns) -> list[StageOps]:
+    """The ops of each candidate stage for one micro-batch, as the kernels execute them."""
+    work = base_work(sc, c)
+    frac = executed_causal_fraction(sc.training.flash_attention)
+    send = pipeline_send_op(sc, c)
+    out = []
+    for stack in stage_stacks(sc, c):
+        ops = stage_ops(sc.model, work, sequence_shape(sc), stack, frac)
+        out.append(replace(ops, extras=(*ops.extras, (1, (send,)))))
+    return out
+
+
+def _stage_parts(stage: StageOps, eff: Efficiencies, links: Links, recompute: Num) -> dict[str, Num]:
+    """Per micro-batch seconds of one stage by cause."""
+    parts: dict[str, Num] = dict.fromkeys(("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm",
+                                           "cp_hidden"), 0.0)
+    rc = np.asarray(recompute)
+
+    def add(scale: Any, ops: tuple[Op, ...], layer: bool) -> None:
+        lt = layer_time(ops, eff, links)
+        parts["compute"] = parts["compute"] + scale * (lt.compute_fwd + lt.compute_bwd)
+        parts["tp_comm"] = parts["tp_comm"] + scale * (lt.tp_fwd + lt.tp_bwd)
+        parts["cp_comm"] = parts["cp_comm"] + scale * (lt.cp_fwd + lt.cp_bwd)
+        parts["ep_comm"] = parts["ep_comm"] + scale * (lt.ep_fwd + lt.ep_bwd)
+        parts["pp_comm"] = parts["pp_comm"] + scale * (lt.pp_fwd + lt.pp_bwd)
+        parts["cp_hidden"] = parts["cp_hidden"] + scale * lt.cp_hidden
+        if layer:
+            parts["recompute"] = parts["recompute"] + scale * ((rc == 2) * lt.forward + (rc == 1) * lt.selective_fwd)
+
+    for count, ops in stage.layers:
+        add(count, ops, True)
+    for flag, ops in stage.extras:
+        add(flag, ops, False)
+    return parts
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """Seconds of one optimizer step by cause (on the critical path), and the efficiencies used."""
+
+    compute: Num
+    recompute: Num
+    tp_comm: Num
+    cp_comm: Num
+    ep_comm: Num
+    pp_comm: Num
+    bubble: Num
+    dp_comm: Num
+    optimizer: Num
+    efficiencies: Efficiencies
+
+    @property
+    def total(self) -> Num:
+        return sum_values(getattr(self, k) for k in PARTS)
+
+    def as_dict(self) -> dict[str, Num]:
+        return {k: getattr(self, k) for k in PARTS}
+
+
+def _dp_and_optimizer_s(sc: Scenario, c: Columns, eff: Efficiencies, links: Links, params: Num, trainable: Num,
+                        last_backward_s: Num, compute_per_mb: Num) -> tuple[Num, Num]:
+    """(exposed gradient/parameter sync, optimizer step) seconds.
+
+    ZeRO-0: all-reduce of the gradients; ZeRO-1/2: reduce-scatter of gradients and all-gather of the
+    updated parameters (the same volume); ZeRO-3/FSDP instead all-gathers the weights in forward and in
+    backward of every micro-batch, prefetched behind its compute (1.5× the volume, Rajbhandari et al.
+    2020 Sec. 7). The gradient reduction hides behind the last micro-batch's backward when
+    `overlap_grad_reduce` is on. The optimizer step is memory-bound: it reads gradients, reads and
+    writes master weights and states, and writes the 16-bit weights. Only `trainable` parameters (the
+    adapters of a frozen base) have gradients to reduce and states to update.
+    """
+    prec, a = sc.precision_policy, sc.assumptions
+    n = c.dp * c.cp
+    alpha, beta = links.dp
+    grads = trainable * (4 if a.fp32_grad_reduce else prec.grad_bytes)
+    weights = params * prec.weight_bytes
+    zero = np.asarray(c.zero)
+
+    def coll(kind: Any, payload: Num) -> Num:
+        return np.where(n > 1, collective_time_s(collective=kind, n=np.maximum(n, 2), payload_bytes=payload, alpha_s=alpha,
+                                                 bandwidth_bytes_per_s=beta), 0.0)
+
+    sync: Num = np.where(zero == 0, coll("all_reduce", grads), coll("reduce_scatter", grads))
+    hide = last_backward_s if a.overlap_grad_reduce else 0.0
+    # ZeRO 0-2: the gradient reduction hides behind the last micro-batch's backward; ZeRO-1/2 then
+    # all-gather the updated parameters after the step
+    plain = np.maximum(0.0, sync - hide) + (zero >= 1) * coll("all_gather", trainable * prec.weight_bytes)
+    # ZeRO-3: one communication stream carries two weight all-gathers per micro-batch and, in the last one,
+    # the reduce-scatter too; what exceeds that micro-batch's compute is exposed (the window is used once)
+    gathers = 2 * coll("all_gather", weights)
+    last_mb = gathers + (sync if a.overlap_grad_reduce else 0.0)
+    zero3 = ((c.micro_batches - 1) * np.maximum(0.0, gathers - compute_per_mb) + np.maximum(0.0, last_mb - compute_per_mb)
+             + (0.0 if a.overlap_grad_reduce else sync))
+    exposed = np.where(zero == 3, zero3, plain)
+    shard = trainable / np.where(zero >= 1, n, 1)
+    opt_bytes = shard * (prec.grad_bytes + 2 * optimizer_bytes_per_param(prec, OPTIMIZERS[sc.training.optimizer])
+                         + prec.weight_bytes)
+    return exposed, eff.memory_time_s(opt_bytes)
+
+
+def links_of(sc: Scenario, c: Columns, eff: Efficiencies) -> Links:
+    return Links.of(eff, tp=c.tp, cp=c.cp, ep=c.ep, dp=c.dp, gpus_per_node=sc.hardware.gpus_per_node)
+
+
+def step_time(sc: Scenario, efficiencies: Efficiencies | None = None, columns: Columns | None = None) -> StepTime:
+    """The step time of `sc` (or of the grid `columns` laid over `sc`) with its breakdown."""
+    from estimator.training.memory import stage_param_split
+
+    c = columns or Columns.from_scenario(sc)
+    eff = efficiencies or resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype)
+    links = links_of(sc, c, eff)
+    ledgers = stage_ledgers(sc, c)
+    stages = [_stage_parts(stage, eff, links, c.recompute) for stage in ledgers]
+    totals = [sum(v for k, v in s.items() if k != "cp_hidden") for s in stages]
+    t_max, worst = totals[0], dict(stages[0])
+    for total, parts in zip(totals[1:], stages[1:], strict=True):
+        worse = total > t_max
+        worst = {k: np.where(worse, parts[k], worst[k]) for k in worst}
+        t_max = np.maximum(t_max, total)
+    t_mean = np.where(c.pp > 1, sum(totals) / len(totals), totals[0])
+    m = c.micro_batches
+    pipe = pipeline_time_s(stage_max_s=t_max, stage_mean_s=t_mean, micro_batches=m, pp=c.pp, virtual_stages=c.virtual_stages)
+    splits = [stage_param_split(sc, c, stage) for stage in ledgers]
+    params = functools.reduce(np.maximum, (s.total for s in splits))
+    trainable = functools.reduce(np.maximum, (s.trainable for s in splits))
+    window = worst["compute"] - worst["cp_hidden"]  # compute time not already hiding ring-attention exchanges
+    dp_exposed, optimizer = _dp_and_optimizer_s(sc, c, eff, links, params, trainable, window * 2 / 3, window)
+    out = {"compute": m * worst["compute"], "recompute": m * worst["recompute"], "tp_comm": m * worst["tp_comm"],
+           "cp_comm": m * worst["cp_comm"], "ep_comm": m * worst["ep_comm"], "pp_comm": m * worst["pp_comm"],
+           "bubble": pipe - m * t_max, "dp_comm": dp_exposed, "optimizer": optimizer}
+    if not np.ndim(c.tp):
+        out = {k: float(v) for k, v in out.items()}
+    return StepTime(**out, efficiencies=eff)
