@@ -24,20 +24,30 @@ import state  # noqa: E402
 import streamlit as st  # noqa: E402
 
 DEFECT_MARK = "Something went wrong"
-PAGES = {"Training": page_training, "Planner": page_planner, "Serving": page_serving, "Hardware": page_hardware,
-         "Validation": page_validation, "Scenarios": page_scenarios}
+PAGES = {
+    "Training": page_training,
+    "Planner": page_planner,
+    "Serving": page_serving,
+    "Hardware": page_hardware,
+    "Validation": page_validation,
+    "Scenarios": page_scenarios,
+}
 
 st.set_page_config(page_title="Transformer training & serving cost estimator", layout="wide")
 requested = st.query_params.get("page", "Training")
 names = list(PAGES)
 if "goto_page" in st.session_state:  # another page asked to open this one (before the radio exists)
     st.session_state["page_radio"] = st.session_state.pop("goto_page")
-page = st.sidebar.radio("Page", names, index=names.index(requested) if requested in names else 0, key="page_radio")
+page = st.sidebar.radio(
+    "Page", names, index=names.index(requested) if requested in names else 0, key="page_radio"
+)
 for notice in state.parse_query(dict(st.query_params))[1]:
     st.warning(notice)
 st.query_params["page"] = page
-st.sidebar.caption("Every figure has its unit and the assumptions behind it; see the Validation page for how far "
-                   "the model can be trusted.")
+st.sidebar.caption(
+    "Every figure has its unit and the assumptions behind it; see the Validation page for how far "
+    "the model can be trusted."
+)
 try:
     PAGES[page].render()
 except Exception as exc:  # a defect, not an input error: say so without a traceback  # noqa: BLE001

@@ -20,7 +20,10 @@ def render() -> None:
         st.error(f"The training page's scenario is not valid: {exc}")
         return
     table = hardware_comparison(sc)
-    st.caption("Same model, tokens and layout; each profile's own dated price. Rows the layout cannot run on say why.")
+    st.caption(
+        "Same model, tokens and layout; each profile's own dated price. Rows the layout cannot run on say "
+        "why."
+    )
     c = st.columns(3)
     c[0].plotly_chart(charts.hardware_bars(table, "days", "Days"), key="hw_days")
     c[1].plotly_chart(charts.hardware_bars(table, "cost_usd", "USD"), key="hw_cost")

@@ -19,7 +19,9 @@ def _html_report(scenario_yaml: str) -> str:
     from estimator.report.document import document
     from estimator.report.render import to_html
 
-    report = build_report([scenario_from_dict(yaml.safe_load(scenario_yaml), names_only=True)], alternatives=False)
+    report = build_report(
+        [scenario_from_dict(yaml.safe_load(scenario_yaml), names_only=True)], alternatives=False
+    )
     return to_html(document(report))
 
 
@@ -39,16 +41,32 @@ def render() -> None:
             st.error(str(exc))
             return
         c = st.columns(4)
-        c[0].download_button("Scenario (YAML)", yaml.safe_dump(current, sort_keys=False), file_name="scenario.yaml")
+        c[0].download_button(
+            "Scenario (YAML)", yaml.safe_dump(current, sort_keys=False), file_name="scenario.yaml"
+        )
         c[1].download_button("Estimate (JSON)", to_json(est), file_name="estimate.json")
         c[2].download_button("Estimate (CSV)", to_csv(est), file_name="estimate.csv")
-        c[3].download_button("Report (HTML, offline)", _html_report(yaml.safe_dump(current, sort_keys=False)),
-                             file_name="report.html", mime="text/html")
+        c[3].download_button(
+            "Report (HTML, offline)",
+            _html_report(yaml.safe_dump(current, sort_keys=False)),
+            file_name="report.html",
+            mime="text/html",
+        )
     if saved:
         rows = []
         for label, data in saved.items():
             e = estimate_training(scenario_from_dict(data, names_only=True))
-            rows.append({"scenario": label, "model": e.model, "hardware": e.hardware, "gpus": e.gpus,
-                         "days": e.train_time_s / 86400, "cost_usd": e.cost_usd, "mfu": e.mfu,
-                         "memory_GiB": e.memory_per_gpu_bytes["total"] / 2**30, "energy_MWh": e.energy_kwh / 1000})
+            rows.append(
+                {
+                    "scenario": label,
+                    "model": e.model,
+                    "hardware": e.hardware,
+                    "gpus": e.gpus,
+                    "days": e.train_time_s / 86400,
+                    "cost_usd": e.cost_usd,
+                    "mfu": e.mfu,
+                    "memory_GiB": e.memory_per_gpu_bytes["total"] / 2**30,
+                    "energy_MWh": e.energy_kwh / 1000,
+                }
+            )
         st.dataframe(pd.DataFrame(rows), key="compare_table")

@@ -21,6 +21,10 @@ def render() -> None:
     c[3].metric("Mean error", f"{s['mean_error']:+.1%}")
     st.plotly_chart(charts.validation_scatter(frame), key="chart_validation")
     st.dataframe(frame, key="validation_table")
-    st.caption("Iteration times of Narayanan et al. 2021 (Table 1) and Korthikanti et al. 2022 (Table 5), A100 80GB. "
-               "One global constant is fitted (training_gemm_fraction); fitted on either paper alone it predicts the "
-               "other within 4.4 % median. Other hardware gets a ±10 % wider range.")
+    st.caption(
+        "Iteration times of Narayanan et al. 2021 (Table 1) and Korthikanti et al. 2022 (Table 5), A100 "
+        "80GB. "
+        "One global constant is fitted (training_gemm_fraction); fitted on either paper alone it predicts "
+        "the "
+        "other within 4.4 % median. Other hardware gets a ±10 % wider range."
+    )

@@ -7,21 +7,56 @@ import difflib
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
-    "model": "gpt3-175b", "hardware": "a100-sxm-80gb", "gpus": 1024, "tp": 8, "pp": 16, "cp": 1, "ep": 1,
-    "micro_batch": 1, "virtual_stages": 1, "zero_stage": 1, "recompute": "full", "sequence_parallel": False,
-    "precision": "bf16-mixed", "flash_attention": False, "tokens": 3.0e11, "global_batch": 1536, "seq_len": 2048,
+    "model": "gpt3-175b",
+    "hardware": "a100-sxm-80gb",
+    "gpus": 1024,
+    "tp": 8,
+    "pp": 16,
+    "cp": 1,
+    "ep": 1,
+    "micro_batch": 1,
+    "virtual_stages": 1,
+    "zero_stage": 1,
+    "recompute": "full",
+    "sequence_parallel": False,
+    "precision": "bf16-mixed",
+    "flash_attention": False,
+    "tokens": 3.0e11,
+    "global_batch": 1536,
+    "seq_len": 2048,
     "usd_per_gpu_hour": 2.0,
 }
-INT_FIELDS = {"gpus", "tp", "pp", "cp", "ep", "micro_batch", "virtual_stages", "zero_stage", "global_batch", "seq_len"}
+INT_FIELDS = {
+    "gpus",
+    "tp",
+    "pp",
+    "cp",
+    "ep",
+    "micro_batch",
+    "virtual_stages",
+    "zero_stage",
+    "global_batch",
+    "seq_len",
+}
 FLOAT_FIELDS = {"tokens", "usd_per_gpu_hour"}
 BOOL_FIELDS = {"sequence_parallel", "flash_attention"}
 
 
-# widget ranges: a URL value outside them is clamped with a notice (a widget given an out-of-range value raises)
+# widget ranges: a URL value outside them is clamped with a notice (a widget given an out-of-range value
+# raises)
 BOUNDS: dict[str, tuple[float, float]] = {
-    "gpus": (1, 1_000_000), "tp": (1, 4096), "pp": (1, 4096), "cp": (1, 4096), "ep": (1, 4096),
-    "micro_batch": (1, 4096), "virtual_stages": (1, 64), "zero_stage": (0, 3), "tokens": (1.0, 1e16),
-    "global_batch": (1, 10_000_000), "seq_len": (1, 1_048_576), "usd_per_gpu_hour": (0.0, 1000.0),
+    "gpus": (1, 1_000_000),
+    "tp": (1, 4096),
+    "pp": (1, 4096),
+    "cp": (1, 4096),
+    "ep": (1, 4096),
+    "micro_batch": (1, 4096),
+    "virtual_stages": (1, 64),
+    "zero_stage": (0, 3),
+    "tokens": (1.0, 1e16),
+    "global_batch": (1, 10_000_000),
+    "seq_len": (1, 1_048_576),
+    "usd_per_gpu_hour": (0.0, 1000.0),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("fp32", "fp16-mixed", "bf16-mixed", "bf16", "fp8-mixed"),
@@ -67,7 +102,9 @@ def parse_query(params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
                 low, high = BOUNDS[key]
                 if not low <= number <= high:
                     clamped = min(max(number, low), high)
-                    notices.append(f"URL parameter {key}={text!r} is outside {low:,g}–{high:,g}; showing {clamped:,g}")
+                    notices.append(
+                        f"URL parameter {key}={text!r} is outside {low:,g}–{high:,g}; showing {clamped:,g}"
+                    )
                     number = clamped
                 out[key] = int(number) if key in INT_FIELDS else number
             elif key in BOOL_FIELDS:
@@ -76,8 +113,10 @@ def parse_query(params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
                 known = _known_names(key)
                 if text not in known:
                     kind = {"model": "model preset", "hardware": "hardware profile"}.get(key, key)
-                    notices.append(f"URL parameter {key}={text!r} is not a known {kind}; showing {DEFAULTS[key]!r} "
-                                   f"instead{_closest(text, known)}")
+                    notices.append(
+                        f"URL parameter {key}={text!r} is not a known {kind}; showing {DEFAULTS[key]!r} "
+                        f"instead{_closest(text, known)}"
+                    )
                     continue
                 out[key] = text
         except (ValueError, OverflowError):
@@ -101,11 +140,27 @@ def scenario_dict(fields: dict[str, Any], model: Any = None) -> dict[str, Any]:
         "model": model if model is not None else fields["model"],
         "hardware": fields["hardware"],
         "gpus": fields["gpus"],
-        "parallelism": {k: fields[k] for k in ("tp", "pp", "cp", "ep", "micro_batch", "virtual_stages", "zero_stage",
-                                               "recompute", "sequence_parallel")},
+        "parallelism": {
+            k: fields[k]
+            for k in (
+                "tp",
+                "pp",
+                "cp",
+                "ep",
+                "micro_batch",
+                "virtual_stages",
+                "zero_stage",
+                "recompute",
+                "sequence_parallel",
+            )
+        },
         "precision": fields["precision"],
-        "training": {"tokens": fields["tokens"], "global_batch": fields["global_batch"], "seq_len": fields["seq_len"],
-                     "flash_attention": fields["flash_attention"]},
+        "training": {
+            "tokens": fields["tokens"],
+            "global_batch": fields["global_batch"],
+            "seq_len": fields["seq_len"],
+            "flash_attention": fields["flash_attention"],
+        },
         "pricing": {"usd_per_gpu_hour": fields["usd_per_gpu_hour"] or None},
     }
 

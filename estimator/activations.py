@@ -13,9 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
-from estimator.num import Num
+from estimator.num import Num, minimum
 from estimator.specs.model import ModelSpec
 
 # Tensors an FFN keeps for backward, in units of tokens × d_ff: gelu: its input and the fc2 input;
@@ -38,9 +36,9 @@ class Kernels:
     input itself; `softmax_fp32` keeps an fp32 softmax and the cast copy the ·V matmul reads;
     `repeat_kv` expands grouped K/V to every head before the matmuls; `packed_qkv` keeps V as a view of
     torch.nn.MultiheadAttention's packed in-projection; `attention_core_fp32` runs the attention core of
-    16-bit inputs in fp32 (PyTorch's CPU math SDPA), keeping fp32 copies of Q, K, V and the s×s tensors; `moe` "hf-eager" keeps each routed copy's input,
-    output and weighted output. (Eager attention also keeps its 0-dim float64 scale, 8 bytes, which
-    saved-tensor hooks do not see; it is left out.)
+    16-bit inputs in fp32 (PyTorch's CPU math SDPA), keeping fp32 copies of Q, K, V and the s×s tensors;
+    `moe` "hf-eager" keeps each routed copy's input, output and weighted output. (Eager attention also
+    keeps its 0-dim float64 scale, 8 bytes, which saved-tensor hooks do not see; it is left out.)
     """
 
     name: str
@@ -56,12 +54,19 @@ class Kernels:
 
 
 FUSED = Kernels("fused (Korthikanti et al. 2022; Megatron-LM)")
-TORCH_NN_EAGER = Kernels("torch.nn eager (CPU)", mask_bytes=None, layernorm_stats=True, packed_qkv=True,
-                         attention_core_fp32=True)
+TORCH_NN_EAGER = Kernels(
+    "torch.nn eager (CPU)", mask_bytes=None, layernorm_stats=True, packed_qkv=True, attention_core_fp32=True
+)
 HF_EAGER = Kernels("transformers eager, GPT-2/BERT (CPU)", mask_bytes=None, layernorm_stats=True)
 HF_T5_EAGER = Kernels("transformers eager, T5 (CPU)", mask_bytes=None, rmsnorm="hf-t5", sdpa_saves_bias=True)
-HF_LLAMA_EAGER = Kernels("transformers eager, Llama/Mixtral (CPU)", mask_bytes=None, rmsnorm="hf-llama",
-                         softmax_fp32=True, repeat_kv=True, moe="hf-eager")
+HF_LLAMA_EAGER = Kernels(
+    "transformers eager, Llama/Mixtral (CPU)",
+    mask_bytes=None,
+    rmsnorm="hf-llama",
+    softmax_fp32=True,
+    repeat_kv=True,
+    moe="hf-eager",
+)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,11 @@ def norm_terms(model: ModelSpec, shape: ActShape) -> dict[str, Num]:
     if model.norm == "layernorm" or k.rmsnorm == "fused":
         stats = 2 * x.act_bytes * x.tokens if (k.layernorm_stats and model.norm == "layernorm") else 0.0
         return {"norm_input": x.act_bytes * elems, "norm_stats": stats}
-    out = {"norm_input_fp32": 4.0 * elems, "norm_normalized": x.act_bytes * elems, "norm_rsqrt": 4.0 * x.tokens}
+    out = {
+        "norm_input_fp32": 4.0 * elems,
+        "norm_normalized": x.act_bytes * elems,
+        "norm_rsqrt": 4.0 * x.tokens,
+    }
     if k.rmsnorm == "hf-t5":  # multiplies the un-upcast input by the fp32 rsqrt: keeps it too
         out["norm_input"] = 0.0 if x.act_bytes == 4 else x.act_bytes * elems
     return out
@@ -126,22 +135,32 @@ def attention_block_terms(model: ModelSpec, shape: ActShape, *, cross: bool = Fa
     core = 4 if upcast else x.act_bytes  # width of Q, K, V and the s×s tensors inside the attention core
     core_mask = core if k.mask_bytes is None else k.mask_bytes
     terms = dict(norm_terms(m, x))
-    terms.update({
-        "qkv_input": x.act_bytes * x.tokens * m.d_model * x.outside_tp,
-        "q": core * x.tokens * m.n_heads * m.d_head / x.tp,
-        "k": core * kv_tokens * m.n_kv_heads * m.d_head / x.tp,
-        "v": core * kv_tokens * m.n_kv_heads * m.d_head / x.tp,
-        "kv_repeat": 2 * core * kv_tokens * (kv_heads - m.n_kv_heads) * m.d_head / x.tp,
-        "softmax_output": (4 if k.softmax_fp32 else core) * scores / x.tp,
-        "softmax_cast": x.act_bytes * scores / x.tp if (k.softmax_fp32 and not dropout and x.act_bytes != 4) else 0.0,
-        "attention_dropout_mask": core_mask * scores / x.tp if dropout else 0.0,
-        "attention_dropout_output": core * scores / x.tp if dropout else 0.0,
-        "flash_logsumexp": (4.0 * m.n_heads * x.tokens / x.tp) if x.flash else 0.0,
-        "out_proj_input": x.act_bytes * x.tokens * m.n_heads * m.d_head / x.tp,
-        "attention_output_dropout_mask": x.mask_bytes * x.tokens * m.d_model * x.outside_tp if dropout else 0.0,
-        "attention_bias": x.act_bytes * m.n_heads * x.q_len * x.kv_len / x.tp if (k.sdpa_saves_bias and x.flash) else 0.0,
-    })
-    if k.packed_qkv and not upcast:  # V is a view of the packed in-projection (Q|K|V, or K|V for cross-attention)
+    terms.update(
+        {
+            "qkv_input": x.act_bytes * x.tokens * m.d_model * x.outside_tp,
+            "q": core * x.tokens * m.n_heads * m.d_head / x.tp,
+            "k": core * kv_tokens * m.n_kv_heads * m.d_head / x.tp,
+            "v": core * kv_tokens * m.n_kv_heads * m.d_head / x.tp,
+            "kv_repeat": 2 * core * kv_tokens * (kv_heads - m.n_kv_heads) * m.d_head / x.tp,
+            "softmax_output": (4 if k.softmax_fp32 else core) * scores / x.tp,
+            "softmax_cast": x.act_bytes * scores / x.tp
+            if (k.softmax_fp32 and not dropout and x.act_bytes != 4)
+            else 0.0,
+            "attention_dropout_mask": core_mask * scores / x.tp if dropout else 0.0,
+            "attention_dropout_output": core * scores / x.tp if dropout else 0.0,
+            "flash_logsumexp": (4.0 * m.n_heads * x.tokens / x.tp) if x.flash else 0.0,
+            "out_proj_input": x.act_bytes * x.tokens * m.n_heads * m.d_head / x.tp,
+            "attention_output_dropout_mask": x.mask_bytes * x.tokens * m.d_model * x.outside_tp
+            if dropout
+            else 0.0,
+            "attention_bias": x.act_bytes * m.n_heads * x.q_len * x.kv_len / x.tp
+            if (k.sdpa_saves_bias and x.flash)
+            else 0.0,
+        }
+    )
+    if (
+        k.packed_qkv and not upcast
+    ):  # V is a view of the packed in-projection (Q|K|V, or K|V for cross-attention)
         packed = (2 * m.n_kv_heads + (0 if cross else m.n_heads)) * m.d_head
         terms["v"] = x.act_bytes * kv_tokens * packed / x.tp
         if x.flash:  # the flash kernel saves Q and K as views of the same packed storage: no copies
@@ -159,8 +178,11 @@ def _ffn_inner(model: ModelSpec, shape: ActShape, d_ff: Num, copies: Num) -> dic
     # dropout between activation and fc2 (T5): fc2 reads the dropout output; the activation's output
     # is kept only where its own backward needs it (ReLU keeps its result)
     kept = widths - (0 if m.ffn == "relu" else 1)
-    return {"ffn_inner": kept * unit, "ffn_inner_dropout_mask": unit / x.act_bytes * x.mask_bytes,
-            "ffn_inner_dropout_output": unit}
+    return {
+        "ffn_inner": kept * unit,
+        "ffn_inner_dropout_mask": unit / x.act_bytes * x.mask_bytes,
+        "ffn_inner_dropout_output": unit,
+    }
 
 
 def ffn_block_terms(model: ModelSpec, shape: ActShape) -> dict[str, Num]:
@@ -176,7 +198,9 @@ def ffn_block_terms(model: ModelSpec, shape: ActShape) -> dict[str, Num]:
     terms = dict(norm_terms(m, x))
     terms["fc1_input"] = x.act_bytes * x.tokens * m.d_model * x.outside_tp
     terms.update(_ffn_inner(m, x, d_ff, copies))
-    terms["ffn_output_dropout_mask"] = x.mask_bytes * x.tokens * m.d_model * x.outside_tp if m.dropout > 0 else 0.0
+    terms["ffn_output_dropout_mask"] = (
+        x.mask_bytes * x.tokens * m.d_model * x.outside_tp if m.dropout > 0 else 0.0
+    )
     if m.is_moe:
         h_copies = x.act_bytes * x.tokens * copies * m.d_model / x.tp
         terms["router_probs"] = 4.0 * x.tokens * m.n_experts
@@ -191,7 +215,13 @@ def ffn_block_terms(model: ModelSpec, shape: ActShape) -> dict[str, Num]:
     return terms
 
 
-SELECTIVE_DROPS = ("softmax_output", "softmax_cast", "attention_dropout_mask", "attention_dropout_output", "kv_repeat")
+SELECTIVE_DROPS = (
+    "softmax_output",
+    "softmax_cast",
+    "attention_dropout_mask",
+    "attention_dropout_output",
+    "kv_repeat",
+)
 
 
 def korthikanti_table2_bytes(*, s: Num, b: Num, h: Num, a: Num, t: Num, sp: Num, selective: Num) -> Num:
@@ -214,5 +244,5 @@ def inflight_chunks(*, schedule: str, pp: Num, micro_batches: Num, virtual_stage
         return micro_batches
     if schedule == "interleaved":
         warm = 2 * (pp - rank - 1) + (virtual_stages - 1) * pp + 1
-        return np.minimum(warm, virtual_stages * micro_batches)
-    return np.minimum(pp - rank, micro_batches)
+        return minimum(warm, virtual_stages * micro_batches)
+    return minimum(pp - rank, micro_batches)

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
-from pydantic import ValidationError
-
 from estimator.cli_types import bounded_float, bounded_int
-from estimator.errors import InputError, format_validation_error
-from estimator.units import fmt_bytes
+from estimator.errors import InputError
 
 EXIT_OK, EXIT_DEFECT, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -35,35 +33,58 @@ def _models_list(args: argparse.Namespace) -> str:
     rows = []
     for name, m in model_presets().items():
         c = count_params(m)
-        rows.append({"name": name, "architecture": m.architecture, "params_total": c.total,
-                     "params_active": c.active, "source": m.source})
+        rows.append(
+            {
+                "name": name,
+                "architecture": m.architecture,
+                "params_total": c.total,
+                "params_active": c.active,
+                "source": m.source,
+            }
+        )
     if args.format == "json":
         return json.dumps(rows, indent=2)
     lines = [f"{'name':<18} {'architecture':<16} {'params':>16}  source"]
-    lines += [f"{r['name']:<18} {r['architecture']:<16} {r['params_total']:>16,.0f}  {r['source']}" for r in rows]
+    lines += [
+        f"{r['name']:<18} {r['architecture']:<16} {r['params_total']:>16,.0f}  {r['source']}" for r in rows
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _hardware_list(args: argparse.Namespace) -> str:
     from estimator.profiles import builtin_profiles
+    from estimator.units import fmt_bytes
 
     profiles = builtin_profiles()
     if args.format == "json":
         rows = []
         for name, hw in profiles.items():
             price = hw.default_price
-            rows.append({"name": name, "display_name": hw.display_name, "peak_flops_per_s": hw.peak_flops_per_s.model_dump(),
-                         "memory_bytes": hw.memory_bytes, "memory_bandwidth_bytes_per_s": hw.memory_bandwidth_bytes_per_s,
-                         "tdp_w": hw.tdp_w, "usd_per_gpu_hour": price.usd_per_gpu_hour if price else None,
-                         "price_date": price.date if price else None})
+            rows.append(
+                {
+                    "name": name,
+                    "display_name": hw.display_name,
+                    "peak_flops_per_s": hw.peak_flops_per_s.model_dump(),
+                    "memory_bytes": hw.memory_bytes,
+                    "memory_bandwidth_bytes_per_s": hw.memory_bandwidth_bytes_per_s,
+                    "tdp_w": hw.tdp_w,
+                    "usd_per_gpu_hour": price.usd_per_gpu_hour if price else None,
+                    "price_date": price.date if price else None,
+                }
+            )
         return json.dumps(rows, indent=2)
-    lines = [f"{'name':<16} {'bf16 TFLOP/s':>12} {'memory':>11} {'HBM TB/s':>8} {'TDP W':>6} {'$/GPU-h':>8}  product"]
+    lines = [
+        f"{'name':<16} {'bf16 TFLOP/s':>12} {'memory':>11} {'HBM TB/s':>8} {'TDP W':>6} {'$/GPU-h':>8}  "
+        "product"
+    ]
     for name, hw in profiles.items():
         bf16_peak, price = hw.peak_flops_per_s.bf16, hw.default_price
         bf16 = f"{bf16_peak / 1e12:,.0f}" if bf16_peak else "—"
         usd = f"{price.usd_per_gpu_hour:.2f}" if price else "—"
-        lines.append(f"{name:<16} {bf16:>12} {fmt_bytes(hw.memory_bytes):>11} "
-                     f"{hw.memory_bandwidth_bytes_per_s / 1e12:>8.3f} {hw.tdp_w:>6.0f} {usd:>8}  {hw.display_name}")
+        lines.append(
+            f"{name:<16} {bf16:>12} {fmt_bytes(hw.memory_bytes):>11} "
+            f"{hw.memory_bandwidth_bytes_per_s / 1e12:>8.3f} {hw.tdp_w:>6.0f} {usd:>8}  {hw.display_name}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -83,13 +104,22 @@ def _validate(args: argparse.Namespace) -> str:
             out["fit"] = fit_training_gemm_fraction()
         return json.dumps(out, indent=2) + "\n"
     lines = [f"{'run':<56} {'GPUs':>5} {'layout':<34} {'measured s':>10} {'predicted s':>11} {'error':>7}"]
-    lines += [f"{r.run:<56} {r.gpus:>5} {r.layout:<34} {r.measured_s:>10.2f} {r.predicted_s:>11.2f} {r.error:>+7.1%}"
-              for r in rows]
+    lines += [
+        f"{r.run:<56} {r.gpus:>5} {r.layout:<34} {r.measured_s:>10.2f} {r.predicted_s:>11.2f} "
+        f"{r.error:>+7.1%}"
+        for r in rows
+    ]
     lines.append("")
-    lines.append(f"{int(stats['runs'])} runs: median |error| {stats['median_abs_error']:.1%}, mean |error| "
-                 f"{stats['mean_abs_error']:.1%}, max |error| {stats['max_abs_error']:.1%}, mean error {stats['mean_error']:+.1%}")
-    lines.append("iteration time; measured from each paper (Narayanan 2021 Table 1 via Eq. 3 FLOPs / reported TFLOP/s; "
-                 "Korthikanti 2022 Table 5 as printed); no constant is fitted per run")
+    lines.append(
+        f"{int(stats['runs'])} runs: median |error| {stats['median_abs_error']:.1%}, mean |error| "
+        f"{stats['mean_abs_error']:.1%}, max |error| {stats['max_abs_error']:.1%}, mean error "
+        f"{stats['mean_error']:+.1%}"
+    )
+    lines.append(
+        "iteration time; measured from each paper (Narayanan 2021 Table 1 via Eq. 3 FLOPs / reported "
+        "TFLOP/s; "
+        "Korthikanti 2022 Table 5 as printed); no constant is fitted per run"
+    )
     if args.fit:
         fit = fit_training_gemm_fraction()
         lines.append("training_gemm_fraction refitted: " + ", ".join(f"{k} {v:.3f}" for k, v in fit.items()))
@@ -138,15 +168,43 @@ def _size(args: argparse.Namespace) -> str:
         raise InputError(f"the budget gives {compute:.3g} FLOPs; it must be positive and below 1e32")
     rows = size(compute_flops=compute, flops_per_gpu_hour=per_hour, usd_per_gpu_hour=price)
     if args.format == "json":
-        return json.dumps({"compute_flops": compute, "hardware": hw.name, "mfu": args.mfu, "usd_per_gpu_hour": price,
-                           "rows": [r.as_dict() for r in rows]}, indent=2) + "\n"
-    lines = [f"budget: {compute:.3e} FLOPs on {hw.name} at MFU {args.mfu:.0%}"
-             + (f", ${price:.2f}/GPU-hour: {fmt_usd(rows[0].cost_usd or 0)}, {rows[0].gpu_hours:,.0f} GPU-hours" if price else ""),
-             "", f"{'allocation':<58} {'params':>10} {'tokens':>10} {'tok/param':>9} {'loss':>7} {'compute for ref. loss':>22}"]
-    lines += [f"{r.label:<58} {fmt_count(r.params):>10} {fmt_count(r.tokens):>10} {r.tokens_per_param:>9.0f} {r.loss:>7.4f} "
-              f"{r.compute_for_reference_loss:>22.3e}" for r in rows]
-    lines += ["", "loss: Hoffmann et al. 2022 Approach 3, L = 1.69 + 406.4/N^0.34 + 410.7/D^0.28 (nats/token on MassiveText);",
-              "reference loss: the 20-tokens/parameter row's; MFU is an input (default 40 %, typical of published runs)."]
+        return (
+            json.dumps(
+                {
+                    "compute_flops": compute,
+                    "hardware": hw.name,
+                    "mfu": args.mfu,
+                    "usd_per_gpu_hour": price,
+                    "rows": [r.as_dict() for r in rows],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    lines = [
+        f"budget: {compute:.3e} FLOPs on {hw.name} at MFU {args.mfu:.0%}"
+        + (
+            f", ${price:.2f}/GPU-hour: {fmt_usd(rows[0].cost_usd or 0)}, {rows[0].gpu_hours:,.0f} GPU-hours"
+            if price
+            else ""
+        ),
+        "",
+        f"{'allocation':<58} {'params':>10} {'tokens':>10} {'tok/param':>9} {'loss':>7} "
+        f"{'compute for ref. loss':>22}",
+    ]
+    lines += [
+        f"{r.label:<58} {fmt_count(r.params):>10} {fmt_count(r.tokens):>10} {r.tokens_per_param:>9.0f} "
+        f"{r.loss:>7.4f} "
+        f"{r.compute_for_reference_loss:>22.3e}"
+        for r in rows
+    ]
+    lines += [
+        "",
+        "loss: Hoffmann et al. 2022 Approach 3, L = 1.69 + 406.4/N^0.34 + 410.7/D^0.28 (nats/token on "
+        "MassiveText);",
+        "reference loss: the 20-tokens/parameter row's; MFU is an input (default 40 %, typical of published "
+        "runs).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -170,31 +228,54 @@ def _infer(args: argparse.Namespace) -> str:
             return "not priced"
         return "n/a (no price)" if x is None else fmt_usd(x)
 
-    lines = [f"{e.scenario}: {e.model} on {e.gpus_per_replica} × {e.hardware} per replica", "",
-             f"  batch              {e.batch} requests ({e.sequences_per_step} sequences per decode step); fits up to {e.max_batch}",
-             f"  time to first token {e.ttft_s * 1e3:,.1f} ms",
-             f"  time per token     {e.tpot_s * 1e3:,.2f} ms (HBM floor at batch 1: {e.hbm_floor_tpot_s * 1e3:,.2f} ms)",
-             "                     " + ", ".join(f"{k} {v * 1e3:,.2f} ms" for k, v in e.decode_breakdown_s.items()),
-             f"  throughput         {e.tokens_per_s_per_gpu:,.0f} output tokens/s per GPU",
-             f"  memory per GPU     {fmt_bytes(e.memory_per_gpu_bytes['total'])} ("
-             + ", ".join(f"{k} {fmt_bytes(v)}" for k, v in e.memory_per_gpu_bytes.items() if k != "total")
-             + f"); {'fits' if e.fits_in_memory else 'DOES NOT FIT'}; max context {e.max_context_tokens:,} tokens",
-             f"  deployment         {e.replicas} replica(s), {e.gpus_needed} GPUs, {e.utilisation:.0%} busy"
-             + ("" if e.meets_ttft_target is None else f"; TTFT target {'met' if e.meets_ttft_target else 'MISSED'}, "
-                f"per-token target {'met' if e.meets_tpot_target else 'MISSED'}"),
-             f"  cost               {usd(e.usd_per_million_tokens)} per million tokens (input {usd(e.usd_per_million_input_tokens)}, "
-             f"output {usd(e.usd_per_million_output_tokens)}); {usd(e.monthly_cost_usd)} per month",
-             f"  energy             {e.energy_kwh_per_month:,.0f} kWh per month"
-             + ("" if e.energy_cost_usd_per_month is None else f", electricity {fmt_usd(e.energy_cost_usd_per_month)}"),
-             ""]
+    lines = [
+        f"{e.scenario}: {e.model} on {e.gpus_per_replica} × {e.hardware} per replica",
+        "",
+        f"  batch              {e.batch} requests ({e.sequences_per_step} sequences per decode step); fits "
+        f"up to {e.max_batch}",
+        f"  time to first token {e.ttft_s * 1e3:,.1f} ms",
+        f"  time per token     {e.tpot_s * 1e3:,.2f} ms (HBM floor at batch 1: "
+        f"{e.hbm_floor_tpot_s * 1e3:,.2f} ms)",
+        "                     "
+        + ", ".join(f"{k} {v * 1e3:,.2f} ms" for k, v in e.decode_breakdown_s.items()),
+        f"  throughput         {e.tokens_per_s_per_gpu:,.0f} output tokens/s per GPU",
+        f"  memory per GPU     {fmt_bytes(e.memory_per_gpu_bytes['total'])} ("
+        + ", ".join(f"{k} {fmt_bytes(v)}" for k, v in e.memory_per_gpu_bytes.items() if k != "total")
+        + f"); {'fits' if e.fits_in_memory else 'DOES NOT FIT'}; max context {e.max_context_tokens:,} tokens",
+        f"  deployment         {e.replicas} replica(s), {e.gpus_needed} GPUs, {e.utilisation:.0%} busy"
+        + (
+            ""
+            if e.meets_ttft_target is None
+            else f"; TTFT target {'met' if e.meets_ttft_target else 'MISSED'}, "
+            f"per-token target {'met' if e.meets_tpot_target else 'MISSED'}"
+        ),
+        f"  cost               {usd(e.usd_per_million_tokens)} per million tokens (input "
+        f"{usd(e.usd_per_million_input_tokens)}, "
+        f"output {usd(e.usd_per_million_output_tokens)}); {usd(e.monthly_cost_usd)} per month",
+        f"  energy             {e.energy_kwh_per_month:,.0f} kWh per month"
+        + (
+            ""
+            if e.energy_cost_usd_per_month is None
+            else f", electricity {fmt_usd(e.energy_cost_usd_per_month)}"
+        ),
+        "",
+    ]
     if not e.fits_in_memory:
-        lines[-1:-1] = [f"  DOES NOT FIT: one replica needs {fmt_bytes(e.memory_per_gpu_bytes['total'])} per GPU, "
-                        f"{fmt_bytes(e.memory_shortfall_bytes)} more than the engine may use; no cost is given and the "
-                        "replica count above is hypothetical.",
-                        "  it would fit with: " + ("; ".join(e.fit_suggestions) if e.fit_suggestions else
-                                                   "no single change tried (quantisation, tp, batch 1) is enough")]
+        lines[-1:-1] = [
+            f"  DOES NOT FIT: one replica needs {fmt_bytes(e.memory_per_gpu_bytes['total'])} per GPU, "
+            f"{fmt_bytes(e.memory_shortfall_bytes)} more than the engine may use; no cost is given and the "
+            "replica count above is hypothetical.",
+            "  it would fit with: "
+            + (
+                "; ".join(e.fit_suggestions)
+                if e.fit_suggestions
+                else "no single change tried (quantisation, tp, batch 1) is enough"
+            ),
+        ]
     lines.append("assumptions:")
-    lines += [f"  {k}: {json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in e.assumptions.items()]
+    lines += [
+        f"  {k}: {json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in e.assumptions.items()
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -205,9 +286,21 @@ def _dashboard(args: argparse.Namespace) -> str:
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     if not app.exists():
         raise InputError(f"the dashboard is not installed beside the package (looked for {app})")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.address", args.address, "--browser.gatherUsageStats", "false",
-           "--server.headless", "false" if args.browser else "true"]  # headless: no first-run e-mail prompt
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.address,
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.headless",
+        "false" if args.browser else "true",
+    ]  # headless: no first-run e-mail prompt
     sys.stderr.write(f"dashboard: http://{args.address}:{args.port}  (Ctrl-C stops it)\n")
     subprocess.run(cmd, check=False)
     return ""
@@ -225,50 +318,87 @@ def _report(args: argparse.Namespace) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="estimator", description="Training-cost estimator for Transformer models.")
+    parser = argparse.ArgumentParser(
+        prog="estimator", description="Training-cost estimator for Transformer models."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="one training estimate from a scenario YAML")
-    train.add_argument("scenario", nargs="?", default=None,
-                       help="scenario YAML (default: the embedded GPT-3 175B on 1024 A100-80GB)")
+    train.add_argument(
+        "scenario",
+        nargs="?",
+        default=None,
+        help="scenario YAML (default: the embedded GPT-3 175B on 1024 A100-80GB)",
+    )
     train.add_argument("--format", choices=("table", "json", "csv"), default="table")
     train.set_defaults(func=_train)
     inf = sub.add_parser("infer", help="one inference / serving estimate")
-    inf.add_argument("scenario", nargs="?", default=None, help="inference scenario YAML (default: customer-service)")
+    inf.add_argument(
+        "scenario", nargs="?", default=None, help="inference scenario YAML (default: customer-service)"
+    )
     inf.add_argument("--format", choices=("table", "json", "csv"), default="table")
     inf.set_defaults(func=_infer)
-    rep = sub.add_parser("report", help="a cost report (HTML, Markdown, PDF, JSON or CSV by the file extension)")
-    rep.add_argument("scenarios", nargs="*", help="training and/or serving scenario YAMLs (several: a comparison)")
-    rep.add_argument("-o", "--output", required=True, help="FILE.html, FILE.md, FILE.pdf, FILE.json or FILE.csv")
+    rep = sub.add_parser(
+        "report", help="a cost report (HTML, Markdown, PDF, JSON or CSV by the file extension)"
+    )
+    rep.add_argument(
+        "scenarios", nargs="*", help="training and/or serving scenario YAMLs (several: a comparison)"
+    )
+    rep.add_argument(
+        "-o", "--output", required=True, help="FILE.html, FILE.md, FILE.pdf, FILE.json or FILE.csv"
+    )
     rep.add_argument("--title", default=None)
-    rep.add_argument("--no-alternatives", action="store_true", help="skip the planner's alternatives (faster)")
+    rep.add_argument(
+        "--no-alternatives", action="store_true", help="skip the planner's alternatives (faster)"
+    )
     rep.set_defaults(func=_report)
-    pl = sub.add_parser("plan", help="ranked configurations that fit (the scenario's `plan` block sets the search)")
-    pl.add_argument("scenario", nargs="?", default=None, help="scenario YAML (default: the embedded GPT-3 175B)")
+    pl = sub.add_parser(
+        "plan", help="ranked configurations that fit (the scenario's `plan` block sets the search)"
+    )
+    pl.add_argument(
+        "scenario", nargs="?", default=None, help="scenario YAML (default: the embedded GPT-3 175B)"
+    )
     pl.add_argument("--format", choices=("table", "json", "csv"), default="table")
     pl.add_argument("--top", type=bounded_int(1, 100_000), default=10, help="plans to show (1–100,000)")
     pl.add_argument("--objective", choices=("cost", "time", "pareto"), default=None)
     pl.set_defaults(func=_plan)
     sz = sub.add_parser("size", help="compute-optimal model size and tokens for a compute or dollar budget")
-    sz.add_argument("--compute-flops", type=bounded_float(0, 1e32, low_open=True), help="training FLOPs (0–1e32]")
+    sz.add_argument(
+        "--compute-flops", type=bounded_float(0, 1e32, low_open=True), help="training FLOPs (0–1e32]"
+    )
     sz.add_argument("--budget-usd", type=bounded_float(0, 1e13, low_open=True), help="dollars (0–1e13]")
     sz.add_argument("--hardware", default="h100-sxm-80gb")
-    sz.add_argument("--usd-per-gpu-hour", type=bounded_float(0, 1e5, low_open=True),
-                    help="price per GPU-hour (default: the profile's dated price)")
-    sz.add_argument("--mfu", type=bounded_float(0, 1, low_open=True), default=0.40,
-                    help="model FLOPs utilisation, a fraction in (0, 1] (default 0.40)")
+    sz.add_argument(
+        "--usd-per-gpu-hour",
+        type=bounded_float(0, 1e5, low_open=True),
+        help="price per GPU-hour (default: the profile's dated price)",
+    )
+    sz.add_argument(
+        "--mfu",
+        type=bounded_float(0, 1, low_open=True),
+        default=0.40,
+        help="model FLOPs utilisation, a fraction in (0, 1] (default 0.40)",
+    )
     sz.add_argument("--format", choices=("table", "json"), default="table")
     sz.set_defaults(func=_size)
-    dash = sub.add_parser("dashboard", help="start the Streamlit dashboard (GPT-3 175B on 1024 A100-80GB loaded)")
+    dash = sub.add_parser(
+        "dashboard", help="start the Streamlit dashboard (GPT-3 175B on 1024 A100-80GB loaded)"
+    )
     dash.add_argument("--port", type=bounded_int(1, 65535), default=8501)
     dash.add_argument("--address", default="localhost")
     dash.add_argument("--browser", action="store_true", help="also open it in a local web browser")
     dash.set_defaults(func=_dashboard)
     val = sub.add_parser("validate", help="predictions vs the published runs the project ships, with errors")
     val.add_argument("--format", choices=("table", "json"), default="table")
-    val.add_argument("--fit", action="store_true",
-                     help="also refit the one global constant (training_gemm_fraction), on all runs and per paper")
-    val.add_argument("--write", action="store_true",
-                     help="store the residual band and best measured MFU that estimates and the planner read")
+    val.add_argument(
+        "--fit",
+        action="store_true",
+        help="also refit the one global constant (training_gemm_fraction), on all runs and per paper",
+    )
+    val.add_argument(
+        "--write",
+        action="store_true",
+        help="store the residual band and best measured MFU that estimates and the planner read",
+    )
     val.set_defaults(func=_validate)
     from estimator.calibration.cli import add_parser as add_calibrate
 
@@ -286,6 +416,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Exit 0 on success, 2 on bad input (the message names the field), 1 on a defect
     (a short message asking for a report, never a traceback)."""
     args = build_parser().parse_args(argv)
+    if args.command != "calibrate":  # estimates use no BLAS; its idle threads cost start-up CPU time
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from pydantic import ValidationError
+
+    from estimator.errors import format_validation_error
+
     func: Callable[[argparse.Namespace], str] = args.func
     as_json = getattr(args, "format", None) == "json"
     try:

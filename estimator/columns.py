@@ -36,7 +36,19 @@ class Columns:
     @classmethod
     def from_scenario(cls, sc: Scenario) -> Columns:
         p = sc.parallelism
-        return cls(gpus=sc.gpus, tp=p.tp, pp=p.pp, cp=p.cp, ep=p.ep, dp=sc.dp, micro_batch=p.micro_batch,
-                   virtual_stages=p.virtual_stages, micro_batches=sc.micro_batches, global_batch=sc.training.global_batch,
-                   sp=int(p.sequence_parallel), zero=p.effective_zero_stage, recompute=RECOMPUTE_CODES[p.recompute],
-                   schedule=SCHEDULE_CODES[p.effective_schedule])
+        return cls(
+            gpus=sc.gpus,
+            tp=p.tp,
+            pp=p.pp,
+            cp=p.cp,
+            ep=p.ep,
+            dp=sc.dp,
+            micro_batch=p.micro_batch,
+            virtual_stages=p.virtual_stages,
+            micro_batches=sc.micro_batches,
+            global_batch=sc.training.global_batch,
+            sp=int(p.sequence_parallel),
+            zero=p.effective_zero_stage,
+            recompute=RECOMPUTE_CODES[p.recompute],
+            schedule=SCHEDULE_CODES[p.effective_schedule],
+        )

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-
-from estimator.num import Num
+from estimator.num import Num, maximum, where
 
 Collective = Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv"]
 
@@ -27,12 +25,13 @@ def wire_factor(collective: Collective, n: Num) -> tuple[Num, Num]:
     return 1.0, 1
 
 
-def collective_time_s(*, collective: Collective, n: Num, payload_bytes: Num, alpha_s: Num,
-                      bandwidth_bytes_per_s: Num) -> Num:
+def collective_time_s(
+    *, collective: Collective, n: Num, payload_bytes: Num, alpha_s: Num, bandwidth_bytes_per_s: Num
+) -> Num:
     """α·steps + wire bytes / β for one collective over n ranks; 0 when n = 1 (array-safe)."""
     factor, steps = wire_factor(collective, n)
     t = alpha_s * steps + factor * payload_bytes / bandwidth_bytes_per_s
-    return np.where(np.asarray(n) > 1, t, 0.0) if isinstance(n, np.ndarray) else (t if n > 1 else 0.0)
+    return where(n > 1, t, 0.0)
 
 
 def intra_node(*, stride: Num, size: Num, gpus_per_node: Num) -> Num:
@@ -43,4 +42,4 @@ def intra_node(*, stride: Num, size: Num, gpus_per_node: Num) -> Num:
 def ring_exchange_time_s(*, n: Num, payload_bytes: Num, alpha_s: Num, bandwidth_bytes_per_s: Num) -> Num:
     """n − 1 point-to-point steps of `payload_bytes` around a ring of n ranks (ring attention, Liu et al.
     2023: each rank passes its K/V block on n − 1 times); 0 when n = 1 (array-safe)."""
-    return np.maximum(n - 1, 0) * (alpha_s + payload_bytes / bandwidth_bytes_per_s)
+    return maximum(n - 1, 0) * (alpha_s + payload_bytes / bandwidth_bytes_per_s)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from estimator.num import Num
+from estimator.num import Num, ceil, maximum
 from estimator.units import SECONDS_PER_HOUR
 
 
 def steps_for_tokens(*, tokens: Num, tokens_per_step: Num) -> Num:
     """Optimizer steps to consume `tokens`: the last, partial step counts as a whole one (at least one)."""
-    return np.maximum(1.0, np.ceil(tokens / tokens_per_step - 1e-9))
+    return maximum(1.0, ceil(tokens / tokens_per_step - 1e-9))
 
 
 def gpu_hours(*, gpus: Num, seconds: Num) -> Num:
@@ -24,7 +22,8 @@ def cost_usd(*, gpu_hours: Num, usd_per_gpu_hour: Num) -> Num:
 
 
 def energy_kwh(*, gpu_hours: Num, board_power_w: Num, power_fraction: Num, pue: Num) -> Num:
-    """Energy ≈ GPU-hours × board power × utilisation × PUE (Patterson et al. 2021 Sec. 2; Llama 2 model card)."""
+    """Energy ≈ GPU-hours × board power × utilisation × PUE (Patterson et al. 2021 Sec. 2; Llama 2 model
+    card)."""
     return gpu_hours * board_power_w / 1000.0 * power_fraction * pue
 
 

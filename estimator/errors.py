@@ -45,12 +45,19 @@ def format_validation_error(exc: Any, prefix: str = "", names: dict[str, str] | 
 
 
 _PLAIN = {
-    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
-    "int_from_float": "must be a whole number", "float_type": "must be a number", "float_parsing": "must be a number",
-    "bool_type": "must be true or false", "bool_parsing": "must be true or false", "string_type": "must be text",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text",
     "extra_forbidden": "unknown field (not one this input has; check the spelling)",
-    "missing": "required field is missing", "finite_number": "must be a finite number",
-    "model_type": "must be a mapping of fields", "dict_type": "must be a mapping of fields",
+    "missing": "required field is missing",
+    "finite_number": "must be a finite number",
+    "model_type": "must be a mapping of fields",
+    "dict_type": "must be a mapping of fields",
 }
 
 
@@ -62,7 +69,15 @@ def _plain(msg: str, kind: str) -> str:
 def require_finite(doc: Any, hint: str, path: str = "") -> None:
     """Raise an InputError naming the first non-finite number in a (nested) result: no NaN or infinity may
     leave the tool. `hint` says which inputs can cause it (an absurd peak, bandwidth or rate)."""
+    import json
     import math
+
+    if not path:
+        try:  # the common case, checked in C: nothing to find
+            json.dumps(doc, allow_nan=False)
+            return
+        except ValueError:
+            pass
 
     if isinstance(doc, dict):
         for key, value in doc.items():

@@ -46,14 +46,21 @@ def _training_changes(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any
         for factor in (2, 4):
             if key == "tp" and value * factor > max_tp:
                 continue
-            yield f"{key}: {value * factor} (on {gpus * factor} GPUs)", {**with_par(**{key: value * factor}),
-                                                                         "gpus": gpus * factor}
+            yield (
+                f"{key}: {value * factor} (on {gpus * factor} GPUs)",
+                {**with_par(**{key: value * factor}), "gpus": gpus * factor},
+            )
     for factor in (2, 4):
-        yield f"gpus: {gpus * factor} (more data parallelism for ZeRO to shard over)", {**data, "gpus": gpus * factor}
+        yield (
+            f"gpus: {gpus * factor} (more data parallelism for ZeRO to shard over)",
+            {**data, "gpus": gpus * factor},
+        )
 
 
-def _evaluate(candidates: Iterator[tuple[str, dict[str, Any]]],
-              memory_total: Callable[[dict[str, Any]], tuple[float, float]]) -> list[tuple[float, float, str, dict[str, Any]]]:
+def _evaluate(
+    candidates: Iterator[tuple[str, dict[str, Any]]],
+    memory_total: Callable[[dict[str, Any]], tuple[float, float]],
+) -> list[tuple[float, float, str, dict[str, Any]]]:
     out = []
     for label, candidate in candidates:
         try:
@@ -64,8 +71,12 @@ def _evaluate(candidates: Iterator[tuple[str, dict[str, Any]]],
     return out
 
 
-def fit_suggestions(data: dict[str, Any], memory_total: Callable[[dict[str, Any]], tuple[float, float]],
-                    limit: int = 3, rounds: int = 6) -> list[str]:
+def fit_suggestions(
+    data: dict[str, Any],
+    memory_total: Callable[[dict[str, Any]], tuple[float, float]],
+    limit: int = 3,
+    rounds: int = 6,
+) -> list[str]:
     """Up to `limit` single changes to the scenario mapping `data` after which it fits, each with its
     memory per GPU; if no single change is enough, the combination found by applying, `rounds` times at
     most, the change that saves the most memory. `memory_total(mapping)` returns (bytes per GPU,
@@ -88,7 +99,10 @@ def fit_suggestions(data: dict[str, Any], memory_total: Callable[[dict[str, Any]
 
 
 def shortfall_text(*, total_bytes: float, capacity_bytes: float) -> str:
-    """"needs X per GPU, Y more than the Z available"."""
+    """ "needs X per GPU, Y more than the Z available"."""
     over = shortfall_bytes(total_bytes=total_bytes, capacity_bytes=capacity_bytes)
-    return (f"needs {fmt_bytes(total_bytes)} per GPU, {fmt_bytes(over)} more than the {fmt_bytes(capacity_bytes)} "
-            "available")
+    return (
+        f"needs {fmt_bytes(total_bytes)} per GPU, {fmt_bytes(over)} more than the "
+        f"{fmt_bytes(capacity_bytes)} "
+        "available"
+    )

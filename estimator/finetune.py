@@ -41,6 +41,10 @@ def lora_trainable_params(model: ModelSpec, ft: FinetuneSpec) -> float:
     from estimator.ledger.model import SampleShape, sample_ops
     from estimator.ledger.work import Work
 
-    shape = SampleShape(encoder_tokens=1.0, decoder_tokens=1.0 if model.n_decoder_layers else 0.0, logit_positions=1.0)
-    ledger = sample_ops(model, shape, causal_fraction=1.0, base=Work(batch=1, q_len=1.0, kv_len=1.0, finetune=ft))
+    shape = SampleShape(
+        encoder_tokens=1.0, decoder_tokens=1.0 if model.n_decoder_layers else 0.0, logit_positions=1.0
+    )
+    ledger = sample_ops(
+        model, shape, causal_fraction=1.0, base=Work(batch=1, q_len=1.0, kv_len=1.0, finetune=ft)
+    )
     return float(params_by_group(ledger).get("adapters", 0.0))

@@ -16,7 +16,9 @@ def linear_flops(*, tokens: Num, d_in: Num, d_out: Num) -> Num:
     return 2 * tokens * d_in * d_out
 
 
-def attention_matmul_flops(*, q_tokens: Num, kv_tokens: Num, n_heads: Num, d_head: Num, causal_fraction: Num) -> Num:
+def attention_matmul_flops(
+    *, q_tokens: Num, kv_tokens: Num, n_heads: Num, d_head: Num, causal_fraction: Num
+) -> Num:
     """One of the two attention-core matmuls, QKᵀ or softmax·V: 2·q·kv·a·d × the counted fraction.
 
     `causal_fraction` is 1 to count the whole score matrix (Narayanan et al. 2021; PaLM App. B) or 0.5
@@ -37,18 +39,23 @@ def training_flops_6nd(*, params: Num, tokens: Num) -> Num:
 
 
 def megatron_flops_eq3(*, batch: Num, seq_len: Num, n_layers: Num, d_model: Num, vocab_size: Num) -> Num:
-    """F = 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)) per iteration with full recompute (Narayanan et al. 2021, Eq. 3)."""
+    """F = 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)) per iteration with full recompute (Narayanan et al. 2021,
+    Eq. 3)."""
     h = d_model
     return 96 * batch * seq_len * n_layers * h**2 * (1 + seq_len / (6 * h) + vocab_size / (16 * n_layers * h))
 
 
-def korthikanti_model_flops_eq7(*, batch: Num, seq_len: Num, n_layers: Num, d_model: Num, vocab_size: Num) -> Num:
+def korthikanti_model_flops_eq7(
+    *, batch: Num, seq_len: Num, n_layers: Num, d_model: Num, vocab_size: Num
+) -> Num:
     """Model FLOPs 72·B·L·s·h²·(1 + s/(6h) + V/(12·h·L)) (Korthikanti et al. 2022, Eq. 7)."""
     h = d_model
     return 72 * batch * n_layers * seq_len * h**2 * (1 + seq_len / (6 * h) + vocab_size / (12 * h * n_layers))
 
 
-def korthikanti_selective_flops_eq8(*, batch: Num, seq_len: Num, n_layers: Num, d_model: Num, vocab_size: Num) -> Num:
+def korthikanti_selective_flops_eq8(
+    *, batch: Num, seq_len: Num, n_layers: Num, d_model: Num, vocab_size: Num
+) -> Num:
     """Hardware FLOPs with selective recompute, 72·B·L·s·h²·(1 + s/(3h) + V/(12·h·L)) (Eq. 8).
 
     Eq. 8 adds s/(6h), i.e. three times the attention core's forward FLOPs; one recomputed forward
@@ -66,6 +73,7 @@ def t5_span_corruption_lengths(inputs_length: int, noise_density: float, mean_sp
     T5's helper steps one raw token at a time; the input length it tracks is non-decreasing in the raw
     length (each extra token adds 0 or 1 input tokens), so a bisection finds the same largest raw length.
     """
+
     def lengths(tokens: int) -> tuple[int, int]:
         noise = int(round(tokens * noise_density))
         spans = int(round(noise / mean_span))

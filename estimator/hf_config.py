@@ -17,7 +17,13 @@ from estimator.textio import read_json
 
 MAX_CONFIG_BYTES = 1_000_000  # real configs are a few kB; a larger file is not a config
 
-_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
+_ACTIVATIONS = {
+    "gelu": "gelu",
+    "gelu_new": "gelu",
+    "gelu_fast": "gelu",
+    "gelu_pytorch_tanh": "gelu",
+    "relu": "relu",
+}
 
 
 _REQUIRED = object()
@@ -37,8 +43,10 @@ def _get(cfg: dict[str, Any], key: str, kind: type, default: Any = _REQUIRED) ->
     if ok and kind in (int, float) and not (0 <= value < float("inf")):
         ok = False
     if not ok:
-        raise InputError(f"config.json ({cfg.get('model_type')}): {key} must be a {kind.__name__} "
-                         f"(a non-negative number where numeric), got {value!r}")
+        raise InputError(
+            f"config.json ({cfg.get('model_type')}): {key} must be a {kind.__name__} "
+            f"(a non-negative number where numeric), got {value!r}"
+        )
     return value
 
 
@@ -49,18 +57,28 @@ def _req(cfg: dict[str, Any], key: str) -> Any:
 def _activation(cfg: dict[str, Any], key: str, default: str) -> str:
     value = _get(cfg, key, str, default)
     if value not in _ACTIVATIONS:
-        raise InputError(f"config.json ({cfg.get('model_type')}): {key} {value!r} is not supported; "
-                         f"supported: {', '.join(sorted(_ACTIVATIONS))}")
+        raise InputError(
+            f"config.json ({cfg.get('model_type')}): {key} {value!r} is not supported; "
+            f"supported: {', '.join(sorted(_ACTIVATIONS))}"
+        )
     return _ACTIVATIONS[value]
 
 
 def _gpt2(cfg: dict[str, Any]) -> dict[str, Any]:
     h = _req(cfg, "n_embd")
     return dict(
-        architecture="decoder", n_layers=_req(cfg, "n_layer"), d_model=h, n_heads=_req(cfg, "n_head"),
-        d_ff=_get(cfg, "n_inner", int, 0) or 4 * h, vocab_size=_req(cfg, "vocab_size"),
-        max_seq_len=_get(cfg, "n_positions", int, 1024), ffn=_activation(cfg, "activation_function", "gelu_new"),
-        norm="layernorm", position="learned", tie_embeddings=_get(cfg, "tie_word_embeddings", bool, True), bias=True,
+        architecture="decoder",
+        n_layers=_req(cfg, "n_layer"),
+        d_model=h,
+        n_heads=_req(cfg, "n_head"),
+        d_ff=_get(cfg, "n_inner", int, 0) or 4 * h,
+        vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "n_positions", int, 1024),
+        ffn=_activation(cfg, "activation_function", "gelu_new"),
+        norm="layernorm",
+        position="learned",
+        tie_embeddings=_get(cfg, "tie_word_embeddings", bool, True),
+        bias=True,
         dropout=_get(cfg, "resid_pdrop", float, 0.1),
     )
 
@@ -70,12 +88,23 @@ def _bert(cfg: dict[str, Any]) -> dict[str, Any]:
     arch = archs[0] if isinstance(archs[0], str) else "BertForPreTraining"
     pretraining = arch == "BertForPreTraining"
     return dict(
-        architecture="encoder", n_layers=_req(cfg, "num_hidden_layers"), d_model=_req(cfg, "hidden_size"),
-        n_heads=_req(cfg, "num_attention_heads"), d_ff=_req(cfg, "intermediate_size"), vocab_size=_req(cfg, "vocab_size"),
-        max_seq_len=_get(cfg, "max_position_embeddings", int, 512), ffn=_activation(cfg, "hidden_act", "gelu"),
-        norm="layernorm", position="learned", tie_embeddings=_get(cfg, "tie_word_embeddings", bool, True), bias=True,
-        type_vocab_size=_get(cfg, "type_vocab_size", int, 2), embedding_norm=True, final_norm=False,
-        pooler=arch in ("BertForPreTraining", "BertModel"), nsp_head=pretraining,
+        architecture="encoder",
+        n_layers=_req(cfg, "num_hidden_layers"),
+        d_model=_req(cfg, "hidden_size"),
+        n_heads=_req(cfg, "num_attention_heads"),
+        d_ff=_req(cfg, "intermediate_size"),
+        vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "max_position_embeddings", int, 512),
+        ffn=_activation(cfg, "hidden_act", "gelu"),
+        norm="layernorm",
+        position="learned",
+        tie_embeddings=_get(cfg, "tie_word_embeddings", bool, True),
+        bias=True,
+        type_vocab_size=_get(cfg, "type_vocab_size", int, 2),
+        embedding_norm=True,
+        final_norm=False,
+        pooler=arch in ("BertForPreTraining", "BertModel"),
+        nsp_head=pretraining,
         output_head="mlm" if arch in ("BertForPreTraining", "BertForMaskedLM") else "none",
         dropout=_get(cfg, "hidden_dropout_prob", float, 0.1),
     )
@@ -88,25 +117,46 @@ def _t5(cfg: dict[str, Any]) -> dict[str, Any]:
         raise InputError(f"config.json (t5): unsupported feed_forward_proj {proj!r}")
     n_layers = _req(cfg, "num_layers")
     return dict(
-        architecture="encoder-decoder", n_layers=n_layers, n_decoder_layers=_get(cfg, "num_decoder_layers", int, 0) or n_layers,
-        d_model=_req(cfg, "d_model"), n_heads=_req(cfg, "num_heads"), d_head=_req(cfg, "d_kv"), d_ff=_req(cfg, "d_ff"),
-        vocab_size=_req(cfg, "vocab_size"), max_seq_len=_get(cfg, "n_positions", int, 512), ffn=ffn, norm="rmsnorm",
+        architecture="encoder-decoder",
+        n_layers=n_layers,
+        n_decoder_layers=_get(cfg, "num_decoder_layers", int, 0) or n_layers,
+        d_model=_req(cfg, "d_model"),
+        n_heads=_req(cfg, "num_heads"),
+        d_head=_req(cfg, "d_kv"),
+        d_ff=_req(cfg, "d_ff"),
+        vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "n_positions", int, 512),
+        ffn=ffn,
+        norm="rmsnorm",
         # transformers >= 5 ties T5's LM head to the shared embedding always (T5Config forces
         # tie_word_embeddings = True and reads a saved False only as "do not scale decoder outputs")
-        position="relative", tie_embeddings=True, bias=False, final_norm=True,
+        position="relative",
+        tie_embeddings=True,
+        bias=False,
+        final_norm=True,
         relative_attention_buckets=_get(cfg, "relative_attention_num_buckets", int, 32),
-        dropout=_get(cfg, "dropout_rate", float, 0.1), ffn_dropout=True,
+        dropout=_get(cfg, "dropout_rate", float, 0.1),
+        ffn_dropout=True,
     )
 
 
 def _llama(cfg: dict[str, Any]) -> dict[str, Any]:
     heads = _req(cfg, "num_attention_heads")
     out = dict(
-        architecture="decoder", n_layers=_req(cfg, "num_hidden_layers"), d_model=_req(cfg, "hidden_size"), n_heads=heads,
-        n_kv_heads=_get(cfg, "num_key_value_heads", int, 0) or heads, d_ff=_req(cfg, "intermediate_size"),
-        vocab_size=_req(cfg, "vocab_size"), max_seq_len=_get(cfg, "max_position_embeddings", int, 4096), ffn="swiglu",
-        norm="rmsnorm", position="rope", tie_embeddings=_get(cfg, "tie_word_embeddings", bool, False),
-        bias=_get(cfg, "attention_bias", bool, False), dropout=_get(cfg, "attention_dropout", float, 0.0),
+        architecture="decoder",
+        n_layers=_req(cfg, "num_hidden_layers"),
+        d_model=_req(cfg, "hidden_size"),
+        n_heads=heads,
+        n_kv_heads=_get(cfg, "num_key_value_heads", int, 0) or heads,
+        d_ff=_req(cfg, "intermediate_size"),
+        vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "max_position_embeddings", int, 4096),
+        ffn="swiglu",
+        norm="rmsnorm",
+        position="rope",
+        tie_embeddings=_get(cfg, "tie_word_embeddings", bool, False),
+        bias=_get(cfg, "attention_bias", bool, False),
+        dropout=_get(cfg, "attention_dropout", float, 0.0),
     )
     if _get(cfg, "head_dim", int, 0):
         out["d_head"] = cfg["head_dim"]
@@ -118,22 +168,53 @@ def _llama(cfg: dict[str, Any]) -> dict[str, Any]:
 
 # config.json key -> ModelSpec field, per family: errors name the key the user wrote
 _KEYS: dict[str, dict[str, str]] = {
-    "gpt2": {"n_layer": "n_layers", "n_embd": "d_model", "n_head": "n_heads", "n_inner": "d_ff",
-             "n_positions": "max_seq_len", "resid_pdrop": "dropout"},
-    "bert": {"num_hidden_layers": "n_layers", "hidden_size": "d_model", "num_attention_heads": "n_heads",
-             "intermediate_size": "d_ff", "max_position_embeddings": "max_seq_len", "hidden_dropout_prob": "dropout"},
-    "t5": {"num_layers": "n_layers", "num_decoder_layers": "n_decoder_layers", "num_heads": "n_heads", "d_kv": "d_head",
-           "n_positions": "max_seq_len", "dropout_rate": "dropout",
-           "relative_attention_num_buckets": "relative_attention_buckets"},
-    "llama": {"num_hidden_layers": "n_layers", "hidden_size": "d_model", "num_attention_heads": "n_heads",
-              "num_key_value_heads": "n_kv_heads", "intermediate_size": "d_ff", "head_dim": "d_head",
-              "max_position_embeddings": "max_seq_len", "num_local_experts": "n_experts",
-              "num_experts_per_tok": "top_k", "attention_dropout": "dropout"},
+    "gpt2": {
+        "n_layer": "n_layers",
+        "n_embd": "d_model",
+        "n_head": "n_heads",
+        "n_inner": "d_ff",
+        "n_positions": "max_seq_len",
+        "resid_pdrop": "dropout",
+    },
+    "bert": {
+        "num_hidden_layers": "n_layers",
+        "hidden_size": "d_model",
+        "num_attention_heads": "n_heads",
+        "intermediate_size": "d_ff",
+        "max_position_embeddings": "max_seq_len",
+        "hidden_dropout_prob": "dropout",
+    },
+    "t5": {
+        "num_layers": "n_layers",
+        "num_decoder_layers": "n_decoder_layers",
+        "num_heads": "n_heads",
+        "d_kv": "d_head",
+        "n_positions": "max_seq_len",
+        "dropout_rate": "dropout",
+        "relative_attention_num_buckets": "relative_attention_buckets",
+    },
+    "llama": {
+        "num_hidden_layers": "n_layers",
+        "hidden_size": "d_model",
+        "num_attention_heads": "n_heads",
+        "num_key_value_heads": "n_kv_heads",
+        "intermediate_size": "d_ff",
+        "head_dim": "d_head",
+        "max_position_embeddings": "max_seq_len",
+        "num_local_experts": "n_experts",
+        "num_experts_per_tok": "top_k",
+        "attention_dropout": "dropout",
+    },
 }
 _KEYS = {**_KEYS, "mistral": _KEYS["llama"], "mixtral": _KEYS["llama"]}
 
 _FAMILIES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "gpt2": _gpt2, "bert": _bert, "t5": _t5, "llama": _llama, "mistral": _llama, "mixtral": _llama,
+    "gpt2": _gpt2,
+    "bert": _bert,
+    "t5": _t5,
+    "llama": _llama,
+    "mistral": _llama,
+    "mixtral": _llama,
 }
 
 
@@ -152,7 +233,9 @@ def model_from_hf_dict(cfg: dict[str, Any], name: str = "hf-config") -> ModelSpe
         return ModelSpec.model_validate(fields)
     except ValidationError as exc:
         names = {field: key for key, field in _KEYS.get(kind, {}).items()}
-        raise InputError(format_validation_error(exc, prefix=f"config.json ({kind}): ", names=names)) from None
+        raise InputError(
+            format_validation_error(exc, prefix=f"config.json ({kind}): ", names=names)
+        ) from None
 
 
 def load_hf_config(path: str | Path) -> ModelSpec:
@@ -173,30 +256,76 @@ def to_hf_dict(model: ModelSpec) -> dict[str, Any]:
     m = model
     if m.architecture == "encoder-decoder":
         proj = {"relu": "relu", "geglu": "gated-gelu", "swiglu": "gated-relu", "gelu": "gelu"}[m.ffn]
-        return dict(model_type="t5", num_layers=m.n_layers, num_decoder_layers=m.n_decoder_layers, d_model=m.d_model,
-                    num_heads=m.n_heads, d_kv=m.d_head, d_ff=m.d_ff, vocab_size=m.vocab_size, feed_forward_proj=proj,
-                    tie_word_embeddings=m.tie_embeddings, relative_attention_num_buckets=m.relative_attention_buckets,
-                    dropout_rate=m.dropout, n_positions=m.max_seq_len)
+        return dict(
+            model_type="t5",
+            num_layers=m.n_layers,
+            num_decoder_layers=m.n_decoder_layers,
+            d_model=m.d_model,
+            num_heads=m.n_heads,
+            d_kv=m.d_head,
+            d_ff=m.d_ff,
+            vocab_size=m.vocab_size,
+            feed_forward_proj=proj,
+            tie_word_embeddings=m.tie_embeddings,
+            relative_attention_num_buckets=m.relative_attention_buckets,
+            dropout_rate=m.dropout,
+            n_positions=m.max_seq_len,
+        )
     if m.architecture == "encoder":
-        arch = "BertForPreTraining" if m.nsp_head else ("BertForMaskedLM" if m.output_head == "mlm" else "BertModel")
-        return dict(model_type="bert", architectures=[arch], num_hidden_layers=m.n_layers, hidden_size=m.d_model,
-                    num_attention_heads=m.n_heads, intermediate_size=m.d_ff, vocab_size=m.vocab_size,
-                    max_position_embeddings=m.max_seq_len, type_vocab_size=m.type_vocab_size, hidden_act=m.ffn,
-                    hidden_dropout_prob=m.dropout, attention_probs_dropout_prob=m.dropout,
-                    tie_word_embeddings=m.tie_embeddings)
+        arch = (
+            "BertForPreTraining"
+            if m.nsp_head
+            else ("BertForMaskedLM" if m.output_head == "mlm" else "BertModel")
+        )
+        return dict(
+            model_type="bert",
+            architectures=[arch],
+            num_hidden_layers=m.n_layers,
+            hidden_size=m.d_model,
+            num_attention_heads=m.n_heads,
+            intermediate_size=m.d_ff,
+            vocab_size=m.vocab_size,
+            max_position_embeddings=m.max_seq_len,
+            type_vocab_size=m.type_vocab_size,
+            hidden_act=m.ffn,
+            hidden_dropout_prob=m.dropout,
+            attention_probs_dropout_prob=m.dropout,
+            tie_word_embeddings=m.tie_embeddings,
+        )
     if m.ffn == "swiglu" and m.norm == "rmsnorm":
         out: dict[str, Any] = dict(
-            model_type="mixtral" if m.is_moe else "llama", num_hidden_layers=m.n_layers, hidden_size=m.d_model,
-            num_attention_heads=m.n_heads, num_key_value_heads=m.n_kv_heads, head_dim=m.d_head,
-            intermediate_size=m.d_ff_expert if m.is_moe else m.d_ff, vocab_size=m.vocab_size,
-            max_position_embeddings=m.max_seq_len, tie_word_embeddings=m.tie_embeddings, attention_bias=m.bias,
-            mlp_bias=m.bias, attention_dropout=m.dropout)
+            model_type="mixtral" if m.is_moe else "llama",
+            num_hidden_layers=m.n_layers,
+            hidden_size=m.d_model,
+            num_attention_heads=m.n_heads,
+            num_key_value_heads=m.n_kv_heads,
+            head_dim=m.d_head,
+            intermediate_size=m.d_ff_expert if m.is_moe else m.d_ff,
+            vocab_size=m.vocab_size,
+            max_position_embeddings=m.max_seq_len,
+            tie_word_embeddings=m.tie_embeddings,
+            attention_bias=m.bias,
+            mlp_bias=m.bias,
+            attention_dropout=m.dropout,
+        )
         if m.is_moe:
             out.update(num_local_experts=m.n_experts, num_experts_per_tok=m.top_k)
         return out
     if m.norm == "layernorm" and m.position == "learned" and m.n_heads * m.d_head == m.d_model:
-        return dict(model_type="gpt2", n_layer=m.n_layers, n_embd=m.d_model, n_head=m.n_heads, n_inner=m.d_ff,
-                    vocab_size=m.vocab_size, n_positions=m.max_seq_len, tie_word_embeddings=m.tie_embeddings,
-                    activation_function="gelu_new" if m.ffn == "gelu" else m.ffn, resid_pdrop=m.dropout,
-                    embd_pdrop=m.dropout, attn_pdrop=m.dropout)
-    raise InputError(f"model {m.name!r}: no Hugging Face family (gpt2, bert, t5, llama, mixtral) has this shape")
+        return dict(
+            model_type="gpt2",
+            n_layer=m.n_layers,
+            n_embd=m.d_model,
+            n_head=m.n_heads,
+            n_inner=m.d_ff,
+            vocab_size=m.vocab_size,
+            n_positions=m.max_seq_len,
+            tie_word_embeddings=m.tie_embeddings,
+            activation_function="gelu_new" if m.ffn == "gelu" else m.ffn,
+            resid_pdrop=m.dropout,
+            embd_pdrop=m.dropout,
+            attn_pdrop=m.dropout,
+        )
+    raise InputError(
+        f"model {m.name!r}: no Hugging Face family (gpt2, bert, t5, llama, mixtral) has this shape"
+    )

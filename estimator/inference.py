@@ -29,13 +29,28 @@ def efficiencies(sc: InferenceScenario) -> Efficiencies:
     return resolve_efficiencies(sc.hardware, sc.precision)
 
 
-def serving_work(sc: InferenceScenario, *, sequences: Num, q_len: Num, kv_len: Num, causal: float,
-                 whole_replica: bool = False) -> Work:
+def serving_work(
+    sc: InferenceScenario,
+    *,
+    sequences: Num,
+    q_len: Num,
+    kv_len: Num,
+    causal: float,
+    whole_replica: bool = False,
+) -> Work:
     """The work of one replica's GPU (or, `whole_replica`, of all its GPUs as one): `sequences` sequences of
     `q_len` new tokens attending to `kv_len`, weights and the KV cache read at their stored widths."""
-    return Work(batch=sequences, q_len=q_len, kv_len=kv_len, tp=1 if whole_replica else sc.parallelism.tp,
-                act_bytes=sc.act_bytes,
-                weight_bytes=sc.weight_bytes, kv_bytes=sc.kv_bytes, flash=sc.flash_attention, causal_fraction=causal)
+    return Work(
+        batch=sequences,
+        q_len=q_len,
+        kv_len=kv_len,
+        tp=1 if whole_replica else sc.parallelism.tp,
+        act_bytes=sc.act_bytes,
+        weight_bytes=sc.weight_bytes,
+        kv_bytes=sc.kv_bytes,
+        flash=sc.flash_attention,
+        causal_fraction=causal,
+    )
 
 
 def _links(sc: InferenceScenario, eff: Efficiencies) -> Links:
@@ -47,7 +62,9 @@ def _forward_s(ops: tuple[Op, ...] | list[Op], eff: Efficiencies, links: Links) 
     return lt.compute_fwd + lt.tp_fwd + lt.ep_fwd
 
 
-def prefill_time_s(sc: InferenceScenario, *, prompt_tokens: float, batch: int, eff: Efficiencies | None = None) -> float:
+def prefill_time_s(
+    sc: InferenceScenario, *, prompt_tokens: float, batch: int, eff: Efficiencies | None = None
+) -> float:
     """Time to first token: one forward over the prompts (causal, FlashAttention skipping masked blocks when
     on), through the pp stages one after another, then the logits of the last position."""
     eff = eff or efficiencies(sc)
@@ -57,8 +74,9 @@ def prefill_time_s(sc: InferenceScenario, *, prompt_tokens: float, batch: int, e
     if m.architecture == "encoder-decoder":
         enc = serving_work(sc, sequences=batch, q_len=prompt_tokens, kv_len=prompt_tokens, causal=1.0)
         dec = serving_work(sc, sequences=batch, q_len=1, kv_len=1, causal=causal)
-        layers = (m.n_layers * _forward_s(layer_ops(m, enc), eff, links)
-                  + m.n_decoder_layers * _forward_s(layer_ops(m, dec, cross_kv_len=prompt_tokens), eff, links))
+        layers = m.n_layers * _forward_s(layer_ops(m, enc), eff, links) + m.n_decoder_layers * _forward_s(
+            layer_ops(m, dec, cross_kv_len=prompt_tokens), eff, links
+        )
     else:
         work = serving_work(sc, sequences=batch, q_len=prompt_tokens, kv_len=prompt_tokens, causal=causal)
         layers = m.n_layers * _forward_s(layer_ops(m, work), eff, links)
@@ -85,15 +103,21 @@ class DecodeStep:
 
     @property
     def total(self) -> Num:
-        return self.weights_s + self.kv_s + self.elementwise_s + self.tp_comm_s + self.overhead_s + self.logits_s
+        return (
+            self.weights_s + self.kv_s + self.elementwise_s + self.tp_comm_s + self.overhead_s + self.logits_s
+        )
 
 
-def decode_ops(sc: InferenceScenario, *, sequences: Num, context: Num, whole_replica: bool = False) -> list[Op]:
+def decode_ops(
+    sc: InferenceScenario, *, sequences: Num, context: Num, whole_replica: bool = False
+) -> list[Op]:
     """One decoder layer's ops for one new token of each of `sequences` sequences at `context` tokens: every
     weight a token touches is read (MoE: only the experts the batch touches), attention reads the KV cache.
     An encoder-decoder's cross-attention K/V were computed at prefill and are read from the cache."""
     m = sc.model
-    work = serving_work(sc, sequences=sequences, q_len=1, kv_len=context, causal=1.0, whole_replica=whole_replica)
+    work = serving_work(
+        sc, sequences=sequences, q_len=1, kv_len=context, causal=1.0, whole_replica=whole_replica
+    )
     if m.architecture == "encoder-decoder":
         ops = layer_ops(m, work, cross_kv_len=sc.inference.prompt_tokens.mean)
         return [op for op in ops if op.name != "cross_kv_proj"]
@@ -115,14 +139,22 @@ def prefill_flops(sc: InferenceScenario, *, prompt_tokens: float, sequences: Num
     """Matmul FLOPs of the prefill of `sequences` prompts (the causal share the kernel computes) and the LM
     head of each last position."""
     m = sc.model
-    work = serving_work(sc, sequences=sequences, q_len=prompt_tokens, kv_len=prompt_tokens,
-                        causal=executed_causal_fraction(sc.flash_attention), whole_replica=True)
+    work = serving_work(
+        sc,
+        sequences=sequences,
+        q_len=prompt_tokens,
+        kv_len=prompt_tokens,
+        causal=executed_causal_fraction(sc.flash_attention),
+        whole_replica=True,
+    )
     layer = sum(op.forward_flops for op in layer_ops(m, work) if op.matmul)
     head = [op for op in head_ops(m, replace(work, q_len=1), SampleShape(1.0, 0.0, 1.0)) if op.matmul]
     return m.n_layers * layer + sum(op.forward_flops for op in head)
 
 
-def decode_step(sc: InferenceScenario, *, sequences: Num, context: Num, eff: Efficiencies | None = None) -> DecodeStep:
+def decode_step(
+    sc: InferenceScenario, *, sequences: Num, context: Num, eff: Efficiencies | None = None
+) -> DecodeStep:
     """Roofline of one decode step: weight GEMMs (memory-bound at small batch), attention over the KV
     cache, two tensor-parallel all-reduces per layer, kernel launches, and the LM head."""
     eff = eff or efficiencies(sc)
@@ -134,9 +166,14 @@ def decode_step(sc: InferenceScenario, *, sequences: Num, context: Num, eff: Eff
         kind = "elementwise" if op.kind == "norm" else op.kind
         parts[kind] = parts[kind] + op_time_s(op, eff, links)[0]
     tau = float(efficiency_defaults()["kernel_overhead_s"]["value"])
-    return DecodeStep(weights_s=layers * parts["gemm"], kv_s=layers * parts["attention"],
-                      elementwise_s=layers * parts["elementwise"], tp_comm_s=layers * parts["collective"],
-                      overhead_s=layers * KERNELS_PER_LAYER * tau, logits_s=_logits_step_s(sc, eff, sequences))
+    return DecodeStep(
+        weights_s=layers * parts["gemm"],
+        kv_s=layers * parts["attention"],
+        elementwise_s=layers * parts["elementwise"],
+        tp_comm_s=layers * parts["collective"],
+        overhead_s=layers * KERNELS_PER_LAYER * tau,
+        logits_s=_logits_step_s(sc, eff, sequences),
+    )
 
 
 @dataclass(frozen=True)
@@ -164,12 +201,24 @@ def kv_bytes_per_sequence(sc: InferenceScenario, context: float) -> float:
     encoder-decoder's cross-attention K/V over the prompt."""
     m, p = sc.model, sc.parallelism
     layers = (m.n_decoder_layers or m.n_layers) / p.pp
-    self_kv = kv_cache_bytes(n_layers=layers, n_kv_heads=m.n_kv_heads / p.tp, d_head=m.d_head, context_tokens=context,
-                             batch_size=1, bytes_per_element=sc.kv_bytes)
+    self_kv = kv_cache_bytes(
+        n_layers=layers,
+        n_kv_heads=m.n_kv_heads / p.tp,
+        d_head=m.d_head,
+        context_tokens=context,
+        batch_size=1,
+        bytes_per_element=sc.kv_bytes,
+    )
     if m.architecture == "encoder-decoder":
         prompt = sc.inference.prompt_tokens.high
-        self_kv += kv_cache_bytes(n_layers=layers, n_kv_heads=m.n_kv_heads / p.tp, d_head=m.d_head,
-                                  context_tokens=prompt, batch_size=1, bytes_per_element=sc.kv_bytes)
+        self_kv += kv_cache_bytes(
+            n_layers=layers,
+            n_kv_heads=m.n_kv_heads / p.tp,
+            d_head=m.d_head,
+            context_tokens=prompt,
+            batch_size=1,
+            bytes_per_element=sc.kv_bytes,
+        )
     return float(self_kv)
 
 
@@ -188,9 +237,13 @@ def serving_memory(sc: InferenceScenario, *, batch: int, context: float, prompt:
     p = sc.parallelism
     weights = count_params(sc.model).total * sc.weight_bytes / (p.tp * p.pp)
     sequences = batch * sc.inference.hypotheses
-    return ServingMemory(weights=float(weights), kv_cache=sequences * kv_bytes_per_sequence(sc, context),
-                         activations=sc.inference.hypotheses * activation_bytes_per_sequence(sc, prompt),
-                         other=sc.framework_overhead_bytes, capacity=sc.hardware.memory_bytes * sc.memory_utilisation)
+    return ServingMemory(
+        weights=float(weights),
+        kv_cache=sequences * kv_bytes_per_sequence(sc, context),
+        activations=sc.inference.hypotheses * activation_bytes_per_sequence(sc, prompt),
+        other=sc.framework_overhead_bytes,
+        capacity=sc.hardware.memory_bytes * sc.memory_utilisation,
+    )
 
 
 def max_batch(sc: InferenceScenario, *, context: float, prompt: float) -> int:

@@ -5,8 +5,15 @@ from __future__ import annotations
 from estimator.num import Num
 
 
-def kv_cache_bytes(*, n_layers: Num, n_kv_heads: Num, d_head: Num, context_tokens: Num, batch_size: Num,
-                   bytes_per_element: Num) -> Num:
+def kv_cache_bytes(
+    *,
+    n_layers: Num,
+    n_kv_heads: Num,
+    d_head: Num,
+    context_tokens: Num,
+    batch_size: Num,
+    bytes_per_element: Num,
+) -> Num:
     """Bytes of K and V kept for `context_tokens` tokens of each of `batch_size` sequences.
 
     2 · L · K · H · T · B · bytes (the 2 is one K and one V per head).

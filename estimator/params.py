@@ -25,8 +25,9 @@ def attention_params(*, d_model: Num, n_heads: Num, n_kv_heads: Num, d_head: Num
     Ref: Vaswani et al. 2017 Sec. 3.2.2; grouped-query K/V, Ainslie et al. 2023 (arXiv:2305.13245).
     """
     q_dim, kv_dim = n_heads * d_head, n_kv_heads * d_head
-    return (linear_params(d_in=d_model, d_out=q_dim + 2 * kv_dim, bias=bias)
-            + linear_params(d_in=q_dim, d_out=d_model, bias=bias))
+    return linear_params(d_in=d_model, d_out=q_dim + 2 * kv_dim, bias=bias) + linear_params(
+        d_in=q_dim, d_out=d_model, bias=bias
+    )
 
 
 def ffn_params(*, d_model: Num, d_ff: Num, gated: Num, bias: Num) -> Num:
@@ -34,8 +35,9 @@ def ffn_params(*, d_model: Num, d_ff: Num, gated: Num, bias: Num) -> Num:
 
     Ref: Vaswani et al. 2017 Sec. 3.3; Shazeer 2020, "GLU Variants Improve Transformer" (arXiv:2002.05202).
     """
-    return (linear_params(d_in=d_model, d_out=(1 + gated) * d_ff, bias=bias)
-            + linear_params(d_in=d_ff, d_out=d_model, bias=bias))
+    return linear_params(d_in=d_model, d_out=(1 + gated) * d_ff, bias=bias) + linear_params(
+        d_in=d_ff, d_out=d_model, bias=bias
+    )
 
 
 def norm_params(*, d_model: Num, rms: Num, bias: Num) -> Num:
@@ -86,8 +88,18 @@ class ParamCounts:
 
     @property
     def total(self) -> float:
-        return (self.embedding + self.position + self.attention + self.ffn + self.experts + self.router
-                + self.norms + self.output_head + self.pooler + self.nsp_head)
+        return (
+            self.embedding
+            + self.position
+            + self.attention
+            + self.ffn
+            + self.experts
+            + self.router
+            + self.norms
+            + self.output_head
+            + self.pooler
+            + self.nsp_head
+        )
 
     @property
     def active(self) -> float:
@@ -100,7 +112,11 @@ class ParamCounts:
         return self.total - self.embedding - self.position
 
     def as_dict(self) -> dict[str, float]:
-        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "total": self.total, "active": self.active}
+        return {
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+            "total": self.total,
+            "active": self.active,
+        }
 
 
 @functools.lru_cache(maxsize=256)
@@ -110,15 +126,31 @@ def count_params(model: ModelSpec) -> ParamCounts:
     from estimator.ledger.account import params_by_group
     from estimator.ledger.model import SampleShape, sample_ops
 
-    shape = SampleShape(encoder_tokens=1.0, decoder_tokens=1.0 if model.n_decoder_layers else 0.0, logit_positions=1.0)
+    shape = SampleShape(
+        encoder_tokens=1.0, decoder_tokens=1.0 if model.n_decoder_layers else 0.0, logit_positions=1.0
+    )
     ledger = sample_ops(model, shape, causal_fraction=1.0)
     groups = params_by_group(ledger)
     active = params_by_group(ledger, active=True)
-    names = ("embedding", "position", "attention", "ffn", "experts", "router", "norms", "output_head", "pooler", "nsp_head")
-    return ParamCounts(**{k: float(groups.get(k, 0.0)) for k in names}, experts_active=float(active.get("experts", 0.0)))
+    names = (
+        "embedding",
+        "position",
+        "attention",
+        "ffn",
+        "experts",
+        "router",
+        "norms",
+        "output_head",
+        "pooler",
+        "nsp_head",
+    )
+    return ParamCounts(
+        **{k: float(groups.get(k, 0.0)) for k in names}, experts_active=float(active.get("experts", 0.0))
+    )
 
 
 def megatron_params_eq2(*, n_layers: Num, d_model: Num, vocab_size: Num, seq_len: Num) -> Num:
-    """Closed form N = 12·l·h²·(1 + 13/(12h) + (V+s)/(12·l·h)) (Narayanan et al. 2021, Eq. 2). Cross-check only."""
+    """Closed form N = 12·l·h²·(1 + 13/(12h) + (V+s)/(12·l·h)) (Narayanan et al. 2021, Eq. 2). Cross-check
+    only."""
     h, n = d_model, n_layers
     return 12 * n * h**2 * (1 + 13 / (12 * h) + (vocab_size + seq_len) / (12 * n * h))

@@ -58,7 +58,18 @@ def load_hardware(ref: str | Path, base_dir: Path | None = None) -> HardwareSpec
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         return load_profile_file(path)
+    path = profiles_dir() / f"{text}.yaml"
+    if text.replace("-", "").replace("_", "").replace(".", "").isalnum() and path.is_file():
+        return _one(str(path))  # read only the profile asked for (start-up time)
     profiles = builtin_profiles()
     if text not in profiles:
         raise unknown_name("hardware", text, profiles)
     return profiles[text]
+
+
+@functools.cache
+def _one(path: str) -> HardwareSpec:
+    spec = load_profile_file(Path(path))
+    if spec.name != Path(path).stem:
+        raise InputError(f"{path}: profile name {spec.name!r} differs from its file name {Path(path).stem!r}")
+    return spec

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from estimator.num import Num
+from estimator.num import Num, maximum, where
 from estimator.specs.hardware import ComputeDtype, HardwareSpec
 from estimator.textio import read_yaml
 
@@ -33,10 +31,12 @@ def compute_time_s(*, flops: Num, peak_flops_per_s: Num, eta_max: Num, half_flop
     return (flops + half_flops) / (peak_flops_per_s * eta_max) * (flops > 0)
 
 
-def roofline_time_s(*, compute_s: Num, bytes_moved: Num, bandwidth_bytes_per_s: Num, memory_efficiency: Num) -> Num:
+def roofline_time_s(
+    *, compute_s: Num, bytes_moved: Num, bandwidth_bytes_per_s: Num, memory_efficiency: Num
+) -> Num:
     """max(compute time, memory time) of one operation (Williams et al. 2009). The only place the
     roofline's max is taken."""
-    return np.maximum(compute_s, bytes_moved / (bandwidth_bytes_per_s * memory_efficiency))
+    return maximum(compute_s, bytes_moved / (bandwidth_bytes_per_s * memory_efficiency))
 
 
 @functools.cache
@@ -70,19 +70,23 @@ class Efficiencies:
         return self._kernel_time_s(flops, bytes_moved, self.attention_max, self.attention_half_flops)
 
     def _kernel_time_s(self, flops: Num, bytes_moved: Num, eta_max: float, half_flops: float) -> Num:
-        compute = compute_time_s(flops=flops, peak_flops_per_s=self.peak_flops_per_s, eta_max=eta_max,
-                                 half_flops=half_flops)
-        return roofline_time_s(compute_s=compute, bytes_moved=bytes_moved,
-                               bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s, memory_efficiency=self.memory)
+        compute = compute_time_s(
+            flops=flops, peak_flops_per_s=self.peak_flops_per_s, eta_max=eta_max, half_flops=half_flops
+        )
+        return roofline_time_s(
+            compute_s=compute,
+            bytes_moved=bytes_moved,
+            bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s,
+            memory_efficiency=self.memory,
+        )
 
     def link(self, inside: Num) -> tuple[Num, Num]:
         """(α, β) of the link a group uses: the node's fast link inside a node, the network across nodes
         (array-safe in `inside`)."""
-        if isinstance(inside, bool | np.bool_):
-            return (self.intra_alpha_s, self.intra_bandwidth_bytes_per_s) if inside else (
-                self.inter_alpha_s, self.inter_bandwidth_bytes_per_s)
-        return (np.where(inside, self.intra_alpha_s, self.inter_alpha_s),
-                np.where(inside, self.intra_bandwidth_bytes_per_s, self.inter_bandwidth_bytes_per_s))
+        return (
+            where(inside, self.intra_alpha_s, self.inter_alpha_s),
+            where(inside, self.intra_bandwidth_bytes_per_s, self.inter_bandwidth_bytes_per_s),
+        )
 
     def memory_time_s(self, bytes_moved: Num) -> Num:
         return bytes_moved / (self.memory_bandwidth_bytes_per_s * self.memory)
@@ -101,25 +105,46 @@ def resolve_efficiencies(hw: HardwareSpec, dtype: ComputeDtype) -> Efficiencies:
         gemm_max, src["gemm"] = gemm.max, f"profile calibration ({cal.command if cal else ''})"
         half = gemm.half_flops if gemm.half_flops is not None else peak * tau
     else:
-        gemm_max, half, src["gemm"] = float(d["gemm_max"]["value"]), peak * tau, "efficiency_defaults.yaml gemm_max"
+        gemm_max, half, src["gemm"] = (
+            float(d["gemm_max"]["value"]),
+            peak * tau,
+            "efficiency_defaults.yaml gemm_max",
+        )
     att = cal.attention.get(dtype) if cal else None
     if att is not None:
-        att_max, att_half, src["attention"] = att.max, att.half_flops if att.half_flops is not None else peak * tau, "profile"
+        att_max, att_half, src["attention"] = (
+            att.max,
+            att.half_flops if att.half_flops is not None else peak * tau,
+            "profile",
+        )
     else:
         att_max = gemm_max * float(d["attention_max_fraction_of_gemm"]["value"])
         att_half, src["attention"] = half, "gemm × attention_max_fraction_of_gemm (defaults)"
-    mem = cal.memory_bandwidth_efficiency if cal and cal.memory_bandwidth_efficiency else float(d["memory_bandwidth"]["value"])
+    mem = (
+        cal.memory_bandwidth_efficiency
+        if cal and cal.memory_bandwidth_efficiency
+        else float(d["memory_bandwidth"]["value"])
+    )
     intra = cal.comm.get("intra_node") if cal else None
     inter = cal.comm.get("inter_node") if cal else None
-    src["training_gemm_fraction"] = f"{sustained} (efficiency_defaults.yaml: fitted once to the A100 public runs)"
+    src["training_gemm_fraction"] = (
+        f"{sustained} (efficiency_defaults.yaml: fitted once to the A100 public runs)"
+    )
     return Efficiencies(
-        peak_flops_per_s=peak, gemm_max=gemm_max * sustained, gemm_half_flops=half, attention_max=att_max * sustained,
-        attention_half_flops=att_half, memory=mem, memory_bandwidth_bytes_per_s=hw.memory_bandwidth_bytes_per_s,
-        intra_bandwidth_bytes_per_s=intra.bandwidth_bytes_per_s if intra else
-        hw.intra_node_bandwidth_bytes_per_s * float(d["intra_node_link"]["value"]),
+        peak_flops_per_s=peak,
+        gemm_max=gemm_max * sustained,
+        gemm_half_flops=half,
+        attention_max=att_max * sustained,
+        attention_half_flops=att_half,
+        memory=mem,
+        memory_bandwidth_bytes_per_s=hw.memory_bandwidth_bytes_per_s,
+        intra_bandwidth_bytes_per_s=intra.bandwidth_bytes_per_s
+        if intra
+        else hw.intra_node_bandwidth_bytes_per_s * float(d["intra_node_link"]["value"]),
         intra_alpha_s=intra.alpha_s if intra else float(d["intra_node_link"]["alpha_s"]),
-        inter_bandwidth_bytes_per_s=inter.bandwidth_bytes_per_s if inter else
-        hw.inter_node_bandwidth_bytes_per_s * float(d["inter_node_link"]["value"]),
+        inter_bandwidth_bytes_per_s=inter.bandwidth_bytes_per_s
+        if inter
+        else hw.inter_node_bandwidth_bytes_per_s * float(d["inter_node_link"]["value"]),
         inter_alpha_s=inter.alpha_s if inter else float(d["inter_node_link"]["alpha_s"]),
         sources=src,
     )

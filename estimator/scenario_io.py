@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from estimator.errors import InputError, format_validation_error
-from estimator.specs.inference import InferenceScenario
 from estimator.specs.scenario import Scenario
 from estimator.textio import read_yaml
 
@@ -24,8 +23,9 @@ def scenario_from_dict(data: Any, base_dir: Path | None = None, *, names_only: b
     if not isinstance(data, dict):
         raise InputError("a scenario must be a YAML mapping with at least model, hardware, gpus and training")
     try:
-        return Scenario.model_validate(data, context={"base_dir": str(base_dir) if base_dir else None,
-                                                      "names_only": names_only})
+        return Scenario.model_validate(
+            data, context={"base_dir": str(base_dir) if base_dir else None, "names_only": names_only}
+        )
     except ValidationError as exc:
         raise InputError(format_validation_error(exc)) from None
 
@@ -46,8 +46,10 @@ def load_plan_scenario(path: str | Path | None = None) -> Scenario:
     return scenario_from_dict(data, base_dir=p.parent)
 
 
-def load_inference_scenario(path: str | Path | None = None) -> InferenceScenario:
+def load_inference_scenario(path: str | Path | None = None) -> Any:
     """Load an inference (serving) scenario YAML; the default is the customer-service assistant."""
+    from estimator.specs.inference import InferenceScenario
+
     p = Path(path) if path is not None else DEFAULT_INFERENCE_SCENARIO
     data = read_yaml(p, limit=MAX_SCENARIO_BYTES, what="scenario file")
     if not isinstance(data, dict):

@@ -9,7 +9,9 @@ from __future__ import annotations
 from estimator.num import Num
 
 
-def pipeline_time_s(*, stage_max_s: Num, stage_mean_s: Num, micro_batches: Num, pp: Num, virtual_stages: Num) -> Num:
+def pipeline_time_s(
+    *, stage_max_s: Num, stage_mean_s: Num, micro_batches: Num, pp: Num, virtual_stages: Num
+) -> Num:
     """Time for m micro-batches through p stages: the slowest stage sets the steady state (m·t_max) and the
     fill and drain cost (p−1)/v stage-times of the average stage. GPipe, 1F1B and interleaved 1F1B share
     this form (they differ in memory, not in bubble, except interleaving's division by v)."""

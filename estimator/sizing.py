@@ -23,7 +23,9 @@ def chinchilla_loss(*, params: Num, tokens: Num) -> Num:
     return LOSS["E"] + LOSS["A"] / params ** LOSS["alpha"] + LOSS["B"] / tokens ** LOSS["beta"]
 
 
-def optimal_for_compute(*, compute_flops: Num, tokens_per_param: Num = CHINCHILLA_TOKENS_PER_PARAM) -> tuple[Num, Num]:
+def optimal_for_compute(
+    *, compute_flops: Num, tokens_per_param: Num = CHINCHILLA_TOKENS_PER_PARAM
+) -> tuple[Num, Num]:
     """(N, D) with C = 6·N·D and D = r·N: N = sqrt(C / (6r)) (Hoffmann et al. 2022 Approach 1, Table 3)."""
     params = (compute_flops / (6 * tokens_per_param)) ** 0.5
     return params, tokens_per_param * params
@@ -63,8 +65,13 @@ class SizingRow:
         return asdict(self)
 
 
-def size(*, compute_flops: float, flops_per_gpu_hour: float | None = None, usd_per_gpu_hour: float | None = None,
-         ratios: tuple[float, ...] = (50, 100, 200, 500)) -> list[SizingRow]:
+def size(
+    *,
+    compute_flops: float,
+    flops_per_gpu_hour: float | None = None,
+    usd_per_gpu_hour: float | None = None,
+    ratios: tuple[float, ...] = (50, 100, 200, 500),
+) -> list[SizingRow]:
     """Ways to spend `compute_flops`: Chinchilla's 20 tokens/parameter, the Approach 3 loss optimum, and
     over-trained smaller models (Llama-style: cheaper to serve, higher loss for the same compute)."""
     n_ref, d_ref = optimal_for_compute(compute_flops=compute_flops)
@@ -75,11 +82,27 @@ def size(*, compute_flops: float, flops_per_gpu_hour: float | None = None, usd_p
     def row(label: str, n: float) -> SizingRow:
         d = compute_flops / (6 * n)
         need = tokens_for_loss(params=n, loss=reference)
-        return SizingRow(label, d / n, n, d, compute_flops, float(chinchilla_loss(params=n, tokens=d)), 6 * n * need,
-                         cost, hours)
+        return SizingRow(
+            label,
+            d / n,
+            n,
+            d,
+            compute_flops,
+            float(chinchilla_loss(params=n, tokens=d)),
+            6 * n * need,
+            cost,
+            hours,
+        )
 
-    rows = [row("compute-optimal, Chinchilla Approach 1 (20 tokens/param)", float(n_ref)),
-            row("loss-optimal under the Approach 3 law", float(loss_optimal_params(compute_flops=compute_flops)))]
-    rows += [row(f"over-trained, {r:g} tokens/param",
-                 float(optimal_for_compute(compute_flops=compute_flops, tokens_per_param=r)[0])) for r in ratios]
+    rows = [
+        row("compute-optimal, Chinchilla Approach 1 (20 tokens/param)", float(n_ref)),
+        row("loss-optimal under the Approach 3 law", float(loss_optimal_params(compute_flops=compute_flops))),
+    ]
+    rows += [
+        row(
+            f"over-trained, {r:g} tokens/param",
+            float(optimal_for_compute(compute_flops=compute_flops, tokens_per_param=r)[0]),
+        )
+        for r in ratios
+    ]
     return rows

@@ -37,8 +37,9 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) 
         try:
             hash(key)
         except TypeError:
-            raise yaml.constructor.ConstructorError(None, None, f"a mapping key must be a scalar, got {key!r}",
-                                                    key_node.start_mark) from None
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a mapping key must be a scalar, got {key!r}", key_node.start_mark
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen[key] = loader.construct_object(value_node, deep=deep)
@@ -59,7 +60,11 @@ def read_bounded_bytes(path: str | Path, *, limit: int = MAX_FILE_BYTES, what: s
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
+            kind = (
+                "a directory"
+                if stat.S_ISDIR(info.st_mode)
+                else "not a regular file (a FIFO, socket or device)"
+            )
             raise InputError(f"{p}: the {what} is {kind}; give the path of a file")
         chunks, size = [], 0
         while size <= limit:
@@ -84,8 +89,10 @@ def decode_utf8(data: bytes, origin: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{origin}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-                         "save the file as UTF-8") from None
+        raise InputError(
+            f"{origin}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
 
 
 def nesting_depth(value: Any) -> int:

@@ -28,8 +28,13 @@ def step_time_range(step_s: Num, hardware: str) -> tuple[Num, Num, str]:
     """(low, high) step time and a sentence saying where the band comes from."""
     low, high, covered = residual_band()
     if hardware in covered:
-        note = f"validation residuals on {len(covered)} profile(s): measured/predicted − 1 in [{low:+.1%}, {high:+.1%}]"
+        note = (
+            f"validation residuals on {len(covered)} profile(s): measured/predicted − 1 in "
+            f"[{low:+.1%}, {high:+.1%}]"
+        )
         return step_s * (1 + low), step_s * (1 + high), note
-    note = (f"validation residuals [{low:+.1%}, {high:+.1%}] on {', '.join(sorted(covered))}, widened by "
-            f"±{EXTRAPOLATION_MARGIN:.0%}: no published run on {hardware} is in the validation set")
+    note = (
+        f"validation residuals [{low:+.1%}, {high:+.1%}] on {', '.join(sorted(covered))}, widened by "
+        f"±{EXTRAPOLATION_MARGIN:.0%}: no published run on {hardware} is in the validation set"
+    )
     return step_s * (1 + low - EXTRAPOLATION_MARGIN), step_s * (1 + high + EXTRAPOLATION_MARGIN), note

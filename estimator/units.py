@@ -22,13 +22,27 @@ SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 HOURS_PER_MONTH = 730.0  # 8760 h / 12, the convention of cloud price sheets
 
-_PREFIXES = {"": 1.0, "k": KB, "K": KB, "M": MB, "G": GB, "T": TB, "P": 1e15,
-             "Ki": KiB, "Mi": MiB, "Gi": GiB, "Ti": TiB, "Pi": 2.0**50}
+_PREFIXES = {
+    "": 1.0,
+    "k": KB,
+    "K": KB,
+    "M": MB,
+    "G": GB,
+    "T": TB,
+    "P": 1e15,
+    "Ki": KiB,
+    "Mi": MiB,
+    "Gi": GiB,
+    "Ti": TiB,
+    "Pi": 2.0**50,
+}
 # "B" (or "byte(s)") is a byte, "b" (or "bit(s)") a bit: NICs are quoted in Gb/s, memories in GB/s
 _UNIT = re.compile(r"^(?P<prefix>[kKMGTP]i?)?(?P<unit>B|bytes?|b|bits?)(?P<rate>/s|ps)?$")
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z/]+)\s*$")
-UNITS_HELP = ("B or byte = bytes, b or bit = bits (÷ 8); prefixes k, M, G, T, P (10³…) and Ki, Mi, Gi, Ti, Pi "
-              "(2¹⁰…); rates end in /s: '80 GiB', '2.039 TB/s', '400 Gb/s' (= 50 GB/s)")
+UNITS_HELP = (
+    "B or byte = bytes, b or bit = bits (÷ 8); prefixes k, M, G, T, P (10³…) and Ki, Mi, Gi, Ti, Pi "
+    "(2¹⁰…); rates end in /s: '80 GiB', '2.039 TB/s', '400 Gb/s' (= 50 GB/s)"
+)
 
 
 def _scale(unit: str, *, rate: bool) -> float | None:
@@ -50,7 +64,9 @@ def _parse(value: object, *, rate: bool, what: str, example: str) -> object:
     try:
         return float(value)
     except ValueError:
-        raise ValueError(f"cannot read {value!r} as {what}; write e.g. {example} (B = bytes, b = bits)") from None
+        raise ValueError(
+            f"cannot read {value!r} as {what}; write e.g. {example} (B = bytes, b = bits)"
+        ) from None
 
 
 def parse_bytes(value: object) -> object:
@@ -62,7 +78,8 @@ def parse_bytes(value: object) -> object:
 
 
 def parse_bytes_per_s(value: object) -> object:
-    """Parse '2.039 TB/s', '300 GB/s', '400 Gb/s' (bits: 50 GB/s) to bytes per second; pass numbers through."""
+    """Parse '2.039 TB/s', '300 GB/s', '400 Gb/s' (bits: 50 GB/s) to bytes per second; pass numbers
+    through."""
     return _parse(value, rate=True, what="a bandwidth", example="'2.0 TB/s', '300 GB/s' or '400 Gb/s'")
 
 

@@ -39,31 +39,65 @@ class ValidationRow:
 
 def _virtual_stages(text: str | None) -> int:
     found = re.search(r"(\d+)", text or "")
-    return int(found.group(1)) if found and ("virtual" in (text or "") or "interleaved" in (text or "")) else 1
+    return (
+        int(found.group(1)) if found and ("virtual" in (text or "") or "interleaved" in (text or "")) else 1
+    )
 
 
 def run_scenario(run: dict[str, Any]) -> Scenario:
     """The scenario of one published run, from its reported configuration."""
     m, hw, par = run["model"], run["hardware"], run["parallelism"]
-    recompute = "selective" if "selective" in str(par["recompute"]) else "full" if "full" in str(par["recompute"]) else "none"
-    return scenario_from_dict({
-        "name": run["id"],
-        "model": {"name": m["name"], "architecture": "decoder", "n_layers": m["layers"], "d_model": m["d_model"],
-                  "n_heads": m["heads"], "n_kv_heads": m["kv_heads"], "d_head": m["head_dim"], "d_ff": m["ffn_dim"],
-                  "vocab_size": m["vocab"], "max_seq_len": m["seq_len"], "ffn": "gelu", "norm": "layernorm",
-                  "position": "learned", "tie_embeddings": True, "bias": True, "dropout": 0.1,
-                  "source": run["source"]["default"]},
-        "hardware": _GPUS[hw["gpu"]],
-        "gpus": hw["count"],
-        "parallelism": {"tp": par["tp"], "pp": par["pp"], "micro_batch": par["micro_batch"], "recompute": recompute,
-                        "sequence_parallel": bool(par["sequence_parallel"]), "zero_stage": 0,
-                        "virtual_stages": _virtual_stages(par.get("virtual_pp_or_interleave"))},
-        "precision": "fp16-mixed",
-        "training": {"tokens": float(par["global_batch_seqs"] * m["seq_len"]), "global_batch": par["global_batch_seqs"],
-                     "seq_len": m["seq_len"], "flash_attention": False},
-        # Megatron-LM (2021-22) all-reduces data-parallel gradients after the pipeline flush (local DDP)
-        "assumptions": {"overlap_grad_reduce": False},
-    })
+    recompute = (
+        "selective"
+        if "selective" in str(par["recompute"])
+        else "full"
+        if "full" in str(par["recompute"])
+        else "none"
+    )
+    return scenario_from_dict(
+        {
+            "name": run["id"],
+            "model": {
+                "name": m["name"],
+                "architecture": "decoder",
+                "n_layers": m["layers"],
+                "d_model": m["d_model"],
+                "n_heads": m["heads"],
+                "n_kv_heads": m["kv_heads"],
+                "d_head": m["head_dim"],
+                "d_ff": m["ffn_dim"],
+                "vocab_size": m["vocab"],
+                "max_seq_len": m["seq_len"],
+                "ffn": "gelu",
+                "norm": "layernorm",
+                "position": "learned",
+                "tie_embeddings": True,
+                "bias": True,
+                "dropout": 0.1,
+                "source": run["source"]["default"],
+            },
+            "hardware": _GPUS[hw["gpu"]],
+            "gpus": hw["count"],
+            "parallelism": {
+                "tp": par["tp"],
+                "pp": par["pp"],
+                "micro_batch": par["micro_batch"],
+                "recompute": recompute,
+                "sequence_parallel": bool(par["sequence_parallel"]),
+                "zero_stage": 0,
+                "virtual_stages": _virtual_stages(par.get("virtual_pp_or_interleave")),
+            },
+            "precision": "fp16-mixed",
+            "training": {
+                "tokens": float(par["global_batch_seqs"] * m["seq_len"]),
+                "global_batch": par["global_batch_seqs"],
+                "seq_len": m["seq_len"],
+                "flash_attention": False,
+            },
+            # Megatron-LM (2021-22) all-reduces data-parallel gradients after the pipeline flush (local DDP)
+            "assumptions": {"overlap_grad_reduce": False},
+        }
+    )
 
 
 def measured_iteration_s(run: dict[str, Any]) -> float | None:
@@ -78,7 +112,9 @@ def measured_iteration_s(run: dict[str, Any]) -> float | None:
 def usable_runs() -> tuple[dict[str, Any], ...]:
     """Runs with a measured (or Eq. 3-derived) iteration time and a full published layout."""
     doc = read_yaml(RUNS_FILE)
-    return tuple(r for r in doc["runs"] if r["kind"] == "measured_throughput_benchmark" and measured_iteration_s(r))
+    return tuple(
+        r for r in doc["runs"] if r["kind"] == "measured_throughput_benchmark" and measured_iteration_s(r)
+    )
 
 
 def validate() -> list[ValidationRow]:
@@ -89,9 +125,18 @@ def validate() -> list[ValidationRow]:
     for run in usable_runs():
         sc = run_scenario(run)
         p = sc.parallelism
-        layout = f"tp{p.tp} pp{p.pp} dp{sc.dp} mb{p.micro_batch} v{p.virtual_stages} {p.recompute}{' sp' if p.sequence_parallel else ''}"
-        rows.append(ValidationRow(run["id"], run["group"], sc.gpus, layout, measured_iteration_s(run) or 0.0,
-                                  float(step_time(sc).total)))
+        sp = " sp" if p.sequence_parallel else ""
+        layout = f"tp{p.tp} pp{p.pp} dp{sc.dp} mb{p.micro_batch} v{p.virtual_stages} {p.recompute}{sp}"
+        rows.append(
+            ValidationRow(
+                run["id"],
+                run["group"],
+                sc.gpus,
+                layout,
+                measured_iteration_s(run) or 0.0,
+                float(step_time(sc).total),
+            )
+        )
     return rows
 
 
@@ -116,9 +161,15 @@ def band_record() -> dict[str, Any]:
         mfu = model / ((measured_iteration_s(run) or 1.0) * sc.gpus * eff.peak_flops_per_s)
         if mfu > best:
             best, best_run, ref_gemm = mfu, run["id"], eff.gemm_max
-    return {"residual_low": min(residuals), "residual_high": max(residuals), "runs": len(rows),
-            "hardware": sorted(validated_hardware()), "best_mfu": best, "best_mfu_run": best_run,
-            "best_mfu_gemm_max": ref_gemm}
+    return {
+        "residual_low": min(residuals),
+        "residual_high": max(residuals),
+        "runs": len(rows),
+        "hardware": sorted(validated_hardware()),
+        "best_mfu": best,
+        "best_mfu_run": best_run,
+        "best_mfu_gemm_max": ref_gemm,
+    }
 
 
 def write_band(path: Path = BAND_FILE) -> dict[str, Any]:
@@ -127,9 +178,13 @@ def write_band(path: Path = BAND_FILE) -> dict[str, Any]:
 
     import yaml
 
-    record = {**band_record(), "date": datetime.date.today().isoformat(), "command": "estimator validate --write",
-              "note": "written by the command above from the published runs of estimator/data/public_runs.yaml; "
-                      "tests hold it equal to what the validation computes"}
+    record = {
+        **band_record(),
+        "date": datetime.date.today().isoformat(),
+        "command": "estimator validate --write",
+        "note": "written by the command above from the published runs of estimator/data/public_runs.yaml; "
+        "tests hold it equal to what the validation computes",
+    }
     path.write_text(yaml.safe_dump(record, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return record
 
@@ -148,9 +203,13 @@ def validated_hardware() -> frozenset[str]:
 
 def summary(rows: list[ValidationRow]) -> dict[str, float]:
     errors = [abs(r.error) for r in rows]
-    return {"runs": float(len(rows)), "median_abs_error": float(statistics.median(errors)),
-            "mean_abs_error": statistics.fmean(errors), "max_abs_error": max(errors),
-            "mean_error": statistics.fmean(r.error for r in rows)}
+    return {
+        "runs": float(len(rows)),
+        "median_abs_error": float(statistics.median(errors)),
+        "mean_abs_error": statistics.fmean(errors),
+        "max_abs_error": max(errors),
+        "mean_error": statistics.fmean(r.error for r in rows),
+    }
 
 
 def fit_training_gemm_fraction() -> dict[str, float]:
@@ -165,14 +224,31 @@ def fit_training_gemm_fraction() -> dict[str, float]:
     runs = []
     for r in usable_runs():
         sc = run_scenario(r)
-        runs.append((sc, measured_iteration_s(r) or 1.0, r["group"],
-                     resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype)))
+        runs.append(
+            (
+                sc,
+                measured_iteration_s(r) or 1.0,
+                r["group"],
+                resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype),
+            )
+        )
 
     def loss(scale: float, group: str | None) -> float:
         return statistics.fmean(
-            abs(math.log(step_time(sc, dataclasses.replace(e, gemm_max=e.gemm_max * scale,
-                                                            attention_max=e.attention_max * scale)).total / t))
-            for sc, t, g, e in runs if group in (None, g))
+            abs(
+                math.log(
+                    step_time(
+                        sc,
+                        dataclasses.replace(
+                            e, gemm_max=e.gemm_max * scale, attention_max=e.attention_max * scale
+                        ),
+                    ).total
+                    / t
+                )
+            )
+            for sc, t, g, e in runs
+            if group in (None, g)
+        )
 
     def search(group: str | None) -> float:
         lo, hi = 0.7, 1.3

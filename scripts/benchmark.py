@@ -1,29 +1,50 @@
-"""Speed benchmark (not a test): single training estimates per second, in-process, on one core, and
-the planner's configurations per second on GPT-3 175B (300B tokens, up to 4096 GPUs, six accelerators).
+"""Speed benchmark (not a test), on this machine:
 
-    .venv/bin/python scripts/benchmark.py [--seconds 3]
+- CLI start-up: CPU time (user + system) of `estimator train examples/gpt3-175b.yaml`, a whole process,
+  median of --runs, with the package's bytecode compiled first (as an installed package has it);
+- full training estimates per second, in-process, one core;
+- the planner on GPT-3 175B (300B tokens, 8–4096 GPUs, six accelerators): configurations generated and
+  configurations evaluated (those with a valid layout, whose time, memory and cost are computed) per second;
+- the dashboard's training page re-render after a widget change (Streamlit AppTest).
+
+    .venv/bin/python scripts/benchmark.py [--seconds 3] [--runs 15] [--no-dashboard]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import resource
+import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from estimator.planner import plan
-from estimator.planner.report import top_plans
-from estimator.scenario_io import load_plan_scenario, load_scenario
-from estimator.training import estimate_training
-from estimator.training.step import step_time
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def rate(fn: object, seconds: float) -> float:
-    call = fn  # type: ignore[assignment]
-    call()  # type: ignore[operator]
+def cli_startup_cpu_s(runs: int) -> tuple[float, float]:
+    """(median, minimum) CPU seconds of one `estimator train` process on the GPT-3 example."""
+    compileall.compile_dir(str(ROOT / "estimator"), quiet=1)
+    exe = Path(sys.executable).with_name("estimator")
+    cmd = [str(exe), "train", str(ROOT / "examples" / "gpt3-175b.yaml")]
+    samples = []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        samples.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(samples), min(samples)
+
+
+def rate(fn: Callable[[], object], seconds: float) -> float:
+    fn()
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        call()  # type: ignore[operator]
+        fn()
         n += 1
     return n / (time.perf_counter() - start)
 
@@ -31,11 +52,9 @@ def rate(fn: object, seconds: float) -> float:
 def dashboard_rerender_s(repeats: int = 5) -> float:
     """Median wall time of the training page's rerun after the GPU count changes (Streamlit AppTest: the
     whole script, the estimate, the sweeps and the Plotly figures; not the browser's drawing)."""
-    import statistics
-
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120).run()
     gpus = next(n for n in at.number_input if n.label == "GPUs")
     times = []
     for i in range(repeats):
@@ -47,28 +66,51 @@ def dashboard_rerender_s(repeats: int = 5) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--no-dashboard", action="store_true")
     args = parser.parse_args()
+    median, best = cli_startup_cpu_s(args.runs)
+    print(
+        f"{'CLI start-up (estimator train, GPT-3)':<40} {median:>10.3f} s CPU median of {args.runs} "
+        f"(min {best:.3f} s)"
+    )
+
+    from estimator.planner import plan
+    from estimator.planner.report import top_plans
+    from estimator.scenario_io import load_plan_scenario, load_scenario
+    from estimator.training import estimate_training
+
     sc = load_scenario()
-    for label, fn in (("estimate_training (full result)", lambda: estimate_training(sc)),
-                      ("step_time only", lambda: step_time(sc))):
-        r = rate(fn, args.seconds)
-        print(f"{label:<34} {r:>10,.0f} estimates/s  ({1e3 / r:.3f} ms each)")
-    example = Path(__file__).resolve().parent.parent / "examples" / "plan-gpt3-175b.yaml"
-    psc = load_plan_scenario(example)
+    r = rate(lambda: estimate_training(sc), args.seconds)
+    print(f"{'full estimates (estimate_training)':<40} {r:>10,.0f} estimates/s  ({1e3 / r:.3f} ms each)")
+    psc = load_plan_scenario(ROOT / "examples" / "plan-gpt3-175b.yaml")
     spec = psc.plan.model_copy(update={"min_gpus": 8, "deadline_days": None})  # type: ignore[union-attr]
-    plan(psc, spec.model_copy(update={"max_gpus": 64}), progress=False)  # warm caches (validation band)
+    plan(psc, spec.model_copy(update={"max_gpus": 64}), progress=False)  # warm caches
     result = plan(psc, spec, progress=False)
-    rate_cfg = result.configurations_evaluated / result.search_time_s
-    print(f"{'planner (GPT-3 175B, 6 accelerators)':<34} {rate_cfg:>10,.0f} configurations/s "
-          f"({result.configurations_evaluated:,} in {result.search_time_s:.2f} s; OMP threads "
-          f"{os.environ.get('OMP_NUM_THREADS', 'default')})")
-    best = top_plans(psc, result, spec, 1)[0]
-    rerender = dashboard_rerender_s()
-    print(f"{'dashboard training page re-render':<34} {rerender * 1e3:>10,.0f} ms after a widget change (AppTest, median of 5)")
-    print(f"top plan: {best['scenario']['hardware']} × {best['scenario']['gpus']}, grid step "
-          f"{best['grid_step_time_s']:.4f} s, `estimator train` step {best['estimate']['step_time_s']:.4f} s")
+    per_s = result.configurations_evaluated / result.search_time_s
+    print(
+        f"{'planner (GPT-3 175B, 6 accelerators)':<40} {per_s:>10,.0f} configurations evaluated/s "
+        f"({result.configurations_evaluated:,} evaluated of {result.configurations_generated:,} generated "
+        f"= {result.configurations_generated / result.search_time_s:,.0f} generated/s, in "
+        f"{result.search_time_s:.2f} s; "
+        f"OMP threads {os.environ.get('OMP_NUM_THREADS', 'default')})"
+    )
+    best_plan = top_plans(psc, result, spec, 1)[0]
+    print(
+        f"top plan: {best_plan['scenario']['hardware']} × {best_plan['scenario']['gpus']}, grid step "
+        f"{best_plan['grid_step_time_s']:.4f} s, `estimator train` step "
+        f"{best_plan['estimate']['step_time_s']:.4f} s"
+    )
+    if not args.no_dashboard:
+        print(
+            f"{'dashboard training page re-render':<40} {dashboard_rerender_s() * 1e3:>10,.0f} ms after a "
+            "widget "
+            "change (AppTest, median of 5)"
+        )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ from estimator.specs.scenario import Scenario
 # crash can pass as "an error message was shown"
 os.environ["ESTIMATOR_DASHBOARD_STRICT"] = "1"
 # error boxes the dashboard shows for bad input name a field (parallelism.tp: ...) or a file
-INPUT_ERROR = re.compile(r"^(model|hardware|gpus|parallelism|training|precision|pricing|energy|traffic|inference|"
-                         r"quantisation|finetune|plan|Hardware|URL parameter|[\w.-]+\.(json|yaml))\b")
+INPUT_ERROR = re.compile(
+    r"^(model|hardware|gpus|parallelism|training|precision|pricing|energy|traffic|inference|"
+    r"quantisation|finetune|plan|Hardware|URL parameter|[\w.-]+\.(json|yaml))\b"
+)
 
 
 def assert_no_defects(at: Any, *, errors_allowed: bool = False) -> None:
@@ -27,7 +29,6 @@ def assert_no_defects(at: Any, *, errors_allowed: bool = False) -> None:
     if not errors_allowed:
         assert not texts, texts
     assert all(INPUT_ERROR.match(t) for t in texts), texts
-
 
 
 def make_scenario(**overrides: Any) -> Scenario:
@@ -65,8 +66,12 @@ def build_hf_module(hf: dict[str, Any]) -> Any:
 
     cfg_dict = dict(hf)
     kind = cfg_dict.pop("model_type")
-    classes = {"gpt2": ("GPT2Config", "GPT2LMHeadModel"), "t5": ("T5Config", "T5ForConditionalGeneration"),
-               "llama": ("LlamaConfig", "LlamaForCausalLM"), "mixtral": ("MixtralConfig", "MixtralForCausalLM")}
+    classes = {
+        "gpt2": ("GPT2Config", "GPT2LMHeadModel"),
+        "t5": ("T5Config", "T5ForConditionalGeneration"),
+        "llama": ("LlamaConfig", "LlamaForCausalLM"),
+        "mixtral": ("MixtralConfig", "MixtralForCausalLM"),
+    }
     if kind == "bert":
         arch = cfg_dict.pop("architectures")[0]
         config, cls = transformers.BertConfig(**cfg_dict), getattr(transformers, arch)

@@ -22,14 +22,25 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 REQUIRED = os.environ.get("ESTIMATOR_BROWSER_TESTS") == "required"
 SHOTS = ROOT / "out" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def _need_browser() -> None:
     if not Path(CHROMIUM).exists():
         if REQUIRED:
-            pytest.fail(f"Chromium not found at {CHROMIUM} and ESTIMATOR_BROWSER_TESTS=required (apt-get install chromium)")
+            pytest.fail(
+                f"Chromium not found at {CHROMIUM} and ESTIMATOR_BROWSER_TESTS=required (apt-get install "
+                "chromium)"
+            )
         pytest.skip("Chromium not installed (set ESTIMATOR_BROWSER_TESTS=required to make this a failure)")
     try:
         import playwright  # noqa: F401
@@ -45,9 +56,25 @@ def server() -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-                             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "dashboard" / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -77,7 +104,11 @@ def browser() -> Iterator[object]:
 
 
 def _metric(page: object, label: str) -> str:
-    loc = page.locator('[data-testid="stMetric"]').filter(has_text=label).locator('[data-testid="stMetricValue"]')  # type: ignore[attr-defined]
+    loc = (
+        page.locator('[data-testid="stMetric"]')
+        .filter(has_text=label)
+        .locator('[data-testid="stMetricValue"]')
+    )  # type: ignore[attr-defined]
     return str(loc.first.inner_text())
 
 
@@ -93,9 +124,12 @@ def test_training_page_in_chromium(server: str, browser: object) -> None:
     gpus = page.get_by_label("GPUs", exact=True)
     gpus.fill("512")
     gpus.press("Enter")
-    page.wait_for_function("(b) => { const m = [...document.querySelectorAll('[data-testid=stMetric]')]"
-                           ".find(e => e.innerText.includes('Training time')); return m && !m.innerText.includes(b); }",
-                           arg=before, timeout=60_000)
+    page.wait_for_function(
+        "(b) => { const m = [...document.querySelectorAll('[data-testid=stMetric]')]"
+        ".find(e => e.innerText.includes('Training time')); return m && !m.innerText.includes(b); }",
+        arg=before,
+        timeout=60_000,
+    )
     assert _metric(page, "Training time") != before
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
@@ -121,8 +155,16 @@ def test_config_json_upload_in_chromium(server: str, browser: object, tmp_path: 
     parameters: 16 Llama layers of h 2048, 8 KV heads, d_ff 5632, untied 32k vocabulary)."""
     import json
 
-    cfg = {"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 16,
-           "num_key_value_heads": 8, "intermediate_size": 5632, "vocab_size": 32000, "max_position_embeddings": 4096}
+    cfg = {
+        "model_type": "llama",
+        "hidden_size": 2048,
+        "num_hidden_layers": 16,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "intermediate_size": 5632,
+        "vocab_size": 32000,
+        "max_position_embeddings": 4096,
+    }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
     page = browser.new_page(viewport={"width": 1500, "height": 1800})  # type: ignore[attr-defined]
@@ -130,8 +172,11 @@ def test_config_json_upload_in_chromium(server: str, browser: object, tmp_path: 
     page.wait_for_selector(".js-plotly-plot", timeout=120_000)
     page.get_by_text("config.json", exact=True).click()
     page.locator('input[type="file"]').set_input_files(str(path))
-    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
-                           ".some(e => e.innerText.includes('Parameters 886,114,304'))", timeout=60_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
+        ".some(e => e.innerText.includes('Parameters 886,114,304'))",
+        timeout=60_000,
+    )
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)
     page.close()

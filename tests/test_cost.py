@@ -13,7 +13,8 @@ from tests.conftest import make_scenario
 
 
 def test_gpt3_energy_and_carbon_patterson_table4() -> None:
-    """Patterson et al. 2021 Table 4: 10,000 V100 × 14.8 days at 330 W measured, PUE 1.10 -> 1,287 MWh, 552.1 t."""
+    """Patterson et al. 2021 Table 4: 10,000 V100 × 14.8 days at 330 W measured, PUE 1.10 -> 1,287 MWh, 552.1
+    t."""
     hours = gpu_hours(gpus=10_000, seconds=14.8 * SECONDS_PER_DAY)
     kwh = energy_kwh(gpu_hours=hours, board_power_w=300, power_fraction=330 / 300, pue=1.10)
     assert kwh / 1000 == pytest.approx(1287, rel=3e-3)
@@ -25,9 +26,13 @@ def test_gpt3_175b_on_1024_a100_out_of_sample(virtual_stages: int) -> None:
     """Narayanan et al. 2021 Sec. 5.1: GPT-3 175B, 1024 A100, batch 1536, 140 TFLOP/s (Eq. 3) = 31.47 s per
     iteration. Not in the validation set; the model is 8–11 % optimistic here (Calculon: 12 %), so the
     stated tolerance is 12 %."""
-    sc = make_scenario(model="megatron-175b", precision="fp16-mixed", training={"flash_attention": False},
-                       parallelism={"zero_stage": 0, "virtual_stages": virtual_stages},
-                       assumptions={"overlap_grad_reduce": False})
+    sc = make_scenario(
+        model="megatron-175b",
+        precision="fp16-mixed",
+        training={"flash_attention": False},
+        parallelism={"zero_stage": 0, "virtual_stages": virtual_stages},
+        assumptions={"overlap_grad_reduce": False},
+    )
     assert step_time(sc).total == pytest.approx(31.47, rel=0.12)
 
 

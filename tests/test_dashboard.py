@@ -47,8 +47,19 @@ def test_bad_layout_is_reported_beside_the_field() -> None:
 
 
 def test_url_reproduces_the_scenario() -> None:
-    at = _app(model="llama3-8b", hardware="h100-sxm-80gb", gpus="64", tp="2", pp="1", global_batch="512", seq_len="8192",
-              tokens="1.5e12", recompute="selective", flash_attention="true", zero_stage="1")
+    at = _app(
+        model="llama3-8b",
+        hardware="h100-sxm-80gb",
+        gpus="64",
+        tp="2",
+        pp="1",
+        global_batch="512",
+        seq_len="8192",
+        tokens="1.5e12",
+        recompute="selective",
+        flash_attention="true",
+        zero_stage="1",
+    )
     assert_no_defects(at)
     assert _number(at, "GPUs").value == 64 and at.selectbox[0].value == "llama3-8b"
 

@@ -49,11 +49,22 @@ def test_every_select_option(page: str) -> None:
 
 
 def test_impossible_layouts_show_errors_not_exceptions() -> None:
-    for changes in ({"gpus": 3}, {"tp": 3}, {"pp": 7}, {"global_batch": 1001}, {"seq_len": 100000}, {"virtual_stages": 5}):
+    for changes in (
+        {"gpus": 3},
+        {"tp": 3},
+        {"pp": 7},
+        {"global_batch": 1001},
+        {"seq_len": 100000},
+        {"virtual_stages": 5},
+    ):
         at = _fresh("Training")
         for label, value in changes.items():
-            names = {"gpus": "GPUs", "global_batch": "Global batch (sequences)", "seq_len": "Sequence length",
-                     "virtual_stages": "Virtual stages"}
+            names = {
+                "gpus": "GPUs",
+                "global_batch": "Global batch (sequences)",
+                "seq_len": "Sequence length",
+                "virtual_stages": "Virtual stages",
+            }
             next(n for n in at.number_input if n.label == names.get(label, label)).set_value(value).run()
         assert_no_defects(at, errors_allowed=True)
         assert at.error, changes
@@ -61,8 +72,15 @@ def test_impossible_layouts_show_errors_not_exceptions() -> None:
 
 def test_query_params_with_garbage() -> None:
     at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in {"gpus": "lots", "tp": "-3", "model": "<script>", "hardware": "nonesuch", "tokens": "nan",
-                       "page": "Nowhere", "flash_attention": "maybe"}.items():
+    for key, value in {
+        "gpus": "lots",
+        "tp": "-3",
+        "model": "<script>",
+        "hardware": "nonesuch",
+        "tokens": "nan",
+        "page": "Nowhere",
+        "flash_attention": "maybe",
+    }.items():
         at.query_params[key] = value
     at.run()
     assert_no_defects(at)

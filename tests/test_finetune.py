@@ -16,20 +16,28 @@ from estimator.training.memory import memory_per_gpu
 from tests.conftest import make_scenario
 
 
-@pytest.mark.parametrize(("targets", "rank", "expected"), [
-    ("qv", 8, 4_194_304),  # PEFT's "trainable params" for LLaMA-7B, q_proj + v_proj, r = 8
-    ("all-linear", 16, 39_976_960),  # PEFT on Llama-2-7B, all linear layers, r = 16
-])
+@pytest.mark.parametrize(
+    ("targets", "rank", "expected"),
+    [
+        ("qv", 8, 4_194_304),  # PEFT's "trainable params" for LLaMA-7B, q_proj + v_proj, r = 8
+        ("all-linear", 16, 39_976_960),  # PEFT on Llama-2-7B, all linear layers, r = 16
+    ],
+)
 def test_lora_params_equal_peft(targets: str, rank: int, expected: int) -> None:
     ft = FinetuneSpec(method="lora", rank=rank, targets=targets, dataset_tokens=1e6)  # type: ignore[arg-type]
     assert lora_trainable_params(get_model("llama2-7b"), ft) == expected
 
 
 def _ft(method: str, **kw: object) -> object:
-    base = {"model": "llama2-7b", "hardware": "a10g", "gpus": 1, "precision": "bf16-mixed",
-            "parallelism": {"tp": 1, "pp": 1, "zero_stage": 0, "micro_batch": 4, "recompute": "full"},
-            "training": {"global_batch": 16, "seq_len": 2048, "flash_attention": True},
-            "finetune": {"method": method, "rank": 16, "dataset_tokens": 1.0e8, "epochs": 3}}
+    base = {
+        "model": "llama2-7b",
+        "hardware": "a10g",
+        "gpus": 1,
+        "precision": "bf16-mixed",
+        "parallelism": {"tp": 1, "pp": 1, "zero_stage": 0, "micro_batch": 4, "recompute": "full"},
+        "training": {"global_batch": 16, "seq_len": 2048, "flash_attention": True},
+        "finetune": {"method": method, "rank": 16, "dataset_tokens": 1.0e8, "epochs": 3},
+    }
     return make_scenario(**{**base, **kw})
 
 
@@ -46,10 +54,15 @@ def test_memory_by_method_on_a_24gb_gpu() -> None:
 def test_qlora_65b_class_model_fits_one_48gb_gpu() -> None:
     """QLoRA's headline: a 65B-parameter model fine-tunes on a single 48 GB GPU (with checkpointing); here
     Llama-2-70B with rank-16 adapters on every linear layer, fp32 Adam states for the adapters."""
-    sc = make_scenario(model="llama2-70b", hardware="l40s", gpus=1, precision="bf16-mixed",
-                       parallelism={"tp": 1, "pp": 1, "zero_stage": 0, "micro_batch": 1, "recompute": "full"},
-                       training={"global_batch": 16, "seq_len": 512, "flash_attention": True},
-                       finetune={"method": "qlora", "rank": 16, "dataset_tokens": 1e7})
+    sc = make_scenario(
+        model="llama2-70b",
+        hardware="l40s",
+        gpus=1,
+        precision="bf16-mixed",
+        parallelism={"tp": 1, "pp": 1, "zero_stage": 0, "micro_batch": 1, "recompute": "full"},
+        training={"global_batch": 16, "seq_len": 512, "flash_attention": True},
+        finetune={"method": "qlora", "rank": 16, "dataset_tokens": 1e7},
+    )
     assert memory_per_gpu(sc).fits
 
 

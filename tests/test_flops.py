@@ -25,15 +25,31 @@ def forward(sc: Scenario) -> dict[str, float]:
     f = forward_breakdown(sample_ledger(sc, executed=False))
     return {**f, "attention_core": f["attn_scores"] + f["attn_values"]}
 
+
 # (preset, batch) of Narayanan et al. 2021 Table 1 and Korthikanti et al. 2022 Table 5
-MEGATRON_RUNS = [("megatron-1.7b", 512), ("megatron-18.4b", 1024), ("megatron-145.6b", 2304),
-                 ("megatron-1t", 3072), ("megatron-22b", 4), ("megatron-175b", 64), ("megatron-530b", 280)]
+MEGATRON_RUNS = [
+    ("megatron-1.7b", 512),
+    ("megatron-18.4b", 1024),
+    ("megatron-145.6b", 2304),
+    ("megatron-1t", 3072),
+    ("megatron-22b", 4),
+    ("megatron-175b", 64),
+    ("megatron-530b", 280),
+]
 
 
 def _step(name: str, batch: int, recompute: str, convention: str = "full") -> tuple[float, float]:
-    sc = make_scenario(model=name, gpus=8, parallelism={"tp": 8, "pp": 1, "recompute": recompute},
-                       training={"global_batch": batch, "seq_len": 2048, "causal_attention_flops": convention,
-                                 "flash_attention": False})
+    sc = make_scenario(
+        model=name,
+        gpus=8,
+        parallelism={"tp": 8, "pp": 1, "recompute": recompute},
+        training={
+            "global_batch": batch,
+            "seq_len": 2048,
+            "causal_attention_flops": convention,
+            "flash_attention": False,
+        },
+    )
     flops = sample_flops(sc, recompute, executed=False)
     return batch * flops.model, batch * flops.hardware
 
@@ -43,7 +59,9 @@ def test_full_recompute_equals_megatron_eq3(name: str, batch: int) -> None:
     """Hardware FLOPs with full recomputation = Narayanan et al. 2021 Eq. 3, to rounding."""
     m = get_model(name)
     _, hardware = _step(name, batch, "full")
-    eq3 = megatron_flops_eq3(batch=batch, seq_len=2048, n_layers=m.n_layers, d_model=m.d_model, vocab_size=m.vocab_size)
+    eq3 = megatron_flops_eq3(
+        batch=batch, seq_len=2048, n_layers=m.n_layers, d_model=m.d_model, vocab_size=m.vocab_size
+    )
     assert hardware == pytest.approx(eq3, rel=1e-12)
 
 
@@ -51,7 +69,9 @@ def test_full_recompute_equals_megatron_eq3(name: str, batch: int) -> None:
 def test_model_flops_equal_korthikanti_eq7(name: str, batch: int) -> None:
     m = get_model(name)
     model, hardware = _step(name, batch, "none")
-    eq7 = korthikanti_model_flops_eq7(batch=batch, seq_len=2048, n_layers=m.n_layers, d_model=m.d_model, vocab_size=m.vocab_size)
+    eq7 = korthikanti_model_flops_eq7(
+        batch=batch, seq_len=2048, n_layers=m.n_layers, d_model=m.d_model, vocab_size=m.vocab_size
+    )
     assert model == pytest.approx(eq7, rel=1e-12)
     assert hardware == model
 
@@ -66,7 +86,9 @@ def test_selective_recompute_against_korthikanti_eq8(name: str, batch: int) -> N
     s, h = 2048, m.d_model
     core_forward = batch * m.n_layers * 4 * s * s * h
     assert hardware - model == pytest.approx(core_forward, rel=1e-12)
-    eq8 = korthikanti_selective_flops_eq8(batch=batch, seq_len=s, n_layers=m.n_layers, d_model=h, vocab_size=m.vocab_size)
+    eq8 = korthikanti_selective_flops_eq8(
+        batch=batch, seq_len=s, n_layers=m.n_layers, d_model=h, vocab_size=m.vocab_size
+    )
     assert hardware == pytest.approx(eq8, rel=0.04)
     assert eq8 - hardware == pytest.approx(2 * core_forward, rel=1e-9)
 
@@ -94,9 +116,14 @@ def test_t5_span_corruption_lengths() -> None:
 
 
 def test_encoder_decoder_cross_attention() -> None:
-    """T5-small forward: encoder on 512 tokens, decoder on 114, cross-attention K/V over the 512 encoder tokens."""
-    sc = make_scenario(model="t5-small", gpus=8, parallelism={"tp": 1, "pp": 1},
-                       training={"global_batch": 128, "seq_len": 512})
+    """T5-small forward: encoder on 512 tokens, decoder on 114, cross-attention K/V over the 512 encoder
+    tokens."""
+    sc = make_scenario(
+        model="t5-small",
+        gpus=8,
+        parallelism={"tp": 1, "pp": 1},
+        training={"global_batch": 128, "seq_len": 512},
+    )
     m = sc.model
     f = forward(sc)
     h, hd, enc, dec = m.d_model, m.n_heads * m.d_head, 512, 114
@@ -108,8 +135,12 @@ def test_encoder_decoder_cross_attention() -> None:
 
 def test_moe_counts_active_experts_only() -> None:
     """Mixtral forward per token ≈ 2 × active non-embedding parameters + attention (Kaplan et al. 2020)."""
-    sc = make_scenario(model="mixtral-8x7b", gpus=8, parallelism={"tp": 8, "pp": 1},
-                       training={"global_batch": 8, "seq_len": 4096})
+    sc = make_scenario(
+        model="mixtral-8x7b",
+        gpus=8,
+        parallelism={"tp": 8, "pp": 1},
+        training={"global_batch": 8, "seq_len": 4096},
+    )
     c = count_params(sc.model)
     f = forward(sc)
     matmul_params = c.active - c.embedding - c.norms  # untied head does V·h matmuls; norms do none
@@ -119,6 +150,8 @@ def test_moe_counts_active_experts_only() -> None:
 def test_mlm_gathering_counts_masked_positions_only() -> None:
     base = {"model": "bert-base", "gpus": 8, "parallelism": {"tp": 1, "pp": 1}}
     dense = make_scenario(**base, training={"global_batch": 256, "seq_len": 512})
-    gathered = make_scenario(**base, training={"global_batch": 256, "seq_len": 512, "gather_masked_logits": True})
+    gathered = make_scenario(
+        **base, training={"global_batch": 256, "seq_len": 512, "gather_masked_logits": True}
+    )
     f_all, f_masked = (forward(sc) for sc in (dense, gathered))
     assert f_masked["logits"] == pytest.approx(0.15 * f_all["logits"])

@@ -21,16 +21,26 @@ from estimator.scenario_io import load_inference_scenario, load_scenario, scenar
 from estimator.training import estimate_training
 
 EXAMPLES = int(os.environ.get("ESTIMATOR_FUZZ_EXAMPLES", "300"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FUZZ = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
 GOOD = yaml.safe_load((Path(__file__).resolve().parent.parent / "examples" / "gpt3-175b.yaml").read_text())
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20), st.sampled_from(["gpt3-175b", "a100-sxm-80gb", "full", "bf16-mixed", "1e9", "80 GiB", "-1", "nan"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(["gpt3-175b", "a100-sxm-80gb", "full", "bf16-mixed", "1e9", "80 GiB", "-1", "nan"]),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                          st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                      max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 def _mutate(draw: st.DrawFn, doc: Any, depth: int = 0) -> Any:
@@ -91,16 +101,38 @@ def test_arbitrary_yaml_text(tmp_path_factory: Any, text: str) -> None:
             load(path)
 
 
-HF_KEYS = ["model_type", "n_layer", "n_embd", "n_head", "vocab_size", "hidden_size", "num_hidden_layers",
-           "num_attention_heads", "num_key_value_heads", "intermediate_size", "num_layers", "d_model", "num_heads",
-           "d_kv", "d_ff", "feed_forward_proj", "num_local_experts", "num_experts_per_tok", "head_dim",
-           "max_position_embeddings", "tie_word_embeddings", "architectures"]
+HF_KEYS = [
+    "model_type",
+    "n_layer",
+    "n_embd",
+    "n_head",
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "intermediate_size",
+    "num_layers",
+    "d_model",
+    "num_heads",
+    "d_kv",
+    "d_ff",
+    "feed_forward_proj",
+    "num_local_experts",
+    "num_experts_per_tok",
+    "head_dim",
+    "max_position_embeddings",
+    "tie_word_embeddings",
+    "architectures",
+]
 
 
 @st.composite
 def hf_configs(draw: st.DrawFn) -> dict[str, Any]:
     cfg = {k: draw(values) for k in draw(st.lists(st.sampled_from(HF_KEYS), max_size=10, unique=True))}
-    cfg["model_type"] = draw(st.sampled_from(["gpt2", "bert", "t5", "llama", "mistral", "mixtral", "whisper", 3, None]))
+    cfg["model_type"] = draw(
+        st.sampled_from(["gpt2", "bert", "t5", "llama", "mistral", "mixtral", "whisper", 3, None])
+    )
     return cfg
 
 

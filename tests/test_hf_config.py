@@ -26,10 +26,18 @@ def _write_real_config(tmp_path: Path, preset: str, model_type: str | None = Non
     return path, module
 
 
-@pytest.mark.parametrize(("preset", "model_type"), [
-    ("gpt2", None), ("bert-base", None), ("t5-small", None), ("llama2-7b", None), ("llama2-7b", "mistral"),
-    ("mixtral-8x7b", None), ("t5-3b", None),
-])
+@pytest.mark.parametrize(
+    ("preset", "model_type"),
+    [
+        ("gpt2", None),
+        ("bert-base", None),
+        ("t5-small", None),
+        ("llama2-7b", None),
+        ("llama2-7b", "mistral"),
+        ("mixtral-8x7b", None),
+        ("t5-3b", None),
+    ],
+)
 def test_config_json_round_trip(tmp_path: Path, preset: str, model_type: str | None) -> None:
     path, module = _write_real_config(tmp_path, preset, model_type)
     spec = load_hf_config(path)
@@ -42,8 +50,10 @@ def test_scenario_with_config_path(tmp_path: Path) -> None:
 
     path, _ = _write_real_config(tmp_path, "llama2-7b")
     scenario = tmp_path / "s.yaml"
-    scenario.write_text("model: llama2-7b/config.json\nhardware: h100-sxm-80gb\ngpus: 8\n"
-                        "training: {tokens: 1.0e+9, global_batch: 8, seq_len: 4096}\n")
+    scenario.write_text(
+        "model: llama2-7b/config.json\nhardware: h100-sxm-80gb\ngpus: 8\n"
+        "training: {tokens: 1.0e+9, global_batch: 8, seq_len: 4096}\n"
+    )
     assert load_scenario(scenario).model.n_layers == 32
 
 

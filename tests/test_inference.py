@@ -14,22 +14,50 @@ from estimator.serving import estimate_inference
 from estimator.specs.inference import InferenceScenario
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-KEYS = ["ttft_s", "tpot_s", "tokens_per_s_per_gpu", "kv_cache_bytes", "weights_bytes", "max_batch", "gpus_needed",
-        "usd_per_million_tokens", "monthly_cost_usd", "assumptions"]
+KEYS = [
+    "ttft_s",
+    "tpot_s",
+    "tokens_per_s_per_gpu",
+    "kv_cache_bytes",
+    "weights_bytes",
+    "max_batch",
+    "gpus_needed",
+    "usd_per_million_tokens",
+    "monthly_cost_usd",
+    "assumptions",
+]
 
 
 def scenario(**overrides: object) -> InferenceScenario:
-    base: dict[str, object] = {"model": "llama2-7b", "hardware": "a100-sxm-80gb", "precision": "fp16",
-                               "inference": {"batch": 1, "prompt_tokens": 512, "output_tokens": 256}}
+    base: dict[str, object] = {
+        "model": "llama2-7b",
+        "hardware": "a100-sxm-80gb",
+        "precision": "fp16",
+        "inference": {"batch": 1, "prompt_tokens": 512, "output_tokens": 256},
+    }
     return InferenceScenario.model_validate({**base, **overrides})
 
 
 def test_kv_cache_exact_and_scales_with_beams() -> None:
     """Llama-2-7B, fp16, batch 1, 768 tokens: 2·32·32·128·768·2 = 402,653,184 bytes."""
-    assert kv_cache_bytes(n_layers=32, n_kv_heads=32, d_head=128, context_tokens=768, batch_size=1, bytes_per_element=2) == 402_653_184
+    assert (
+        kv_cache_bytes(
+            n_layers=32, n_kv_heads=32, d_head=128, context_tokens=768, batch_size=1, bytes_per_element=2
+        )
+        == 402_653_184
+    )
     assert kv_bytes_per_sequence(scenario(), 768) == 402_653_184
-    beam = estimate_inference(scenario(inference={"batch": 1, "prompt_tokens": 512, "output_tokens": 256,
-                                                  "decoding": "beam", "beam_width": 4}))
+    beam = estimate_inference(
+        scenario(
+            inference={
+                "batch": 1,
+                "prompt_tokens": 512,
+                "output_tokens": 256,
+                "decoding": "beam",
+                "beam_width": 4,
+            }
+        )
+    )
     assert beam.kv_cache_bytes == 4 * 402_653_184 and beam.sequences_per_step == 4
 
 

@@ -20,25 +20,37 @@ from tests.conftest import make_scenario
 
 @pytest.mark.parametrize(("stage", "expected_gb"), [(0, 120.0), (1, 31.4), (2, 16.6), (3, 1.9)])
 def test_zero_paper_figure_1(stage: int, expected_gb: float) -> None:
-    """Rajbhandari et al. 2020 Fig. 1: Ψ = 7.5B, N_d = 64, K = 12 -> 120 / 31.4 / 16.6 / 1.9 GB (printed rounded)."""
-    w, g, o = zero_model_state_bytes(params=7.5e9, weight_bytes=2, grad_bytes=2, optimizer_bytes=12, zero_stage=stage, dp=64)
+    """Rajbhandari et al. 2020 Fig. 1: Ψ = 7.5B, N_d = 64, K = 12 -> 120 / 31.4 / 16.6 / 1.9 GB (printed
+    rounded)."""
+    w, g, o = zero_model_state_bytes(
+        params=7.5e9, weight_bytes=2, grad_bytes=2, optimizer_bytes=12, zero_stage=stage, dp=64
+    )
     assert (w + g + o) / GB == pytest.approx(expected_gb, abs=0.05)
 
 
 def test_zero_is_array_safe() -> None:
     stages = np.array([0, 1, 2, 3])
-    w, g, o = zero_model_state_bytes(params=7.5e9, weight_bytes=2, grad_bytes=2, optimizer_bytes=12, zero_stage=stages, dp=64)
+    w, g, o = zero_model_state_bytes(
+        params=7.5e9, weight_bytes=2, grad_bytes=2, optimizer_bytes=12, zero_stage=stages, dp=64
+    )
     assert np.allclose((w + g + o) / GB, [120.0, 31.406, 16.641, 1.875], atol=1e-3)
 
 
-KORTHIKANTI = [("megatron-22b", 8), ("megatron-175b", 8), ("megatron-530b", 8), ("megatron-1t", 8), ("megatron-1.7b", 1)]
+KORTHIKANTI = [
+    ("megatron-22b", 8),
+    ("megatron-175b", 8),
+    ("megatron-530b", 8),
+    ("megatron-1t", 8),
+    ("megatron-1.7b", 1),
+]
 
 
 @pytest.mark.parametrize(("name", "tp"), KORTHIKANTI)
 @pytest.mark.parametrize("sp", [0, 1])
 @pytest.mark.parametrize("selective", [0, 1])
 def test_layer_activations_equal_korthikanti_table2(name: str, tp: int, sp: int, selective: int) -> None:
-    """Per-layer bytes (16-bit, 1-byte dropout masks) = Korthikanti et al. 2022 Table 2 for TP, TP+SP, ± selective."""
+    """Per-layer bytes (16-bit, 1-byte dropout masks) = Korthikanti et al. 2022 Table 2 for TP, TP+SP, ±
+    selective."""
     m = get_model(name)
     s, b = 2048, 1
     ops = layer_ops(m, Work(batch=b, q_len=s, kv_len=s, tp=tp, sp=sp, act_bytes=2, flash=False))
@@ -50,8 +62,10 @@ def test_layer_activations_equal_korthikanti_table2(name: str, tp: int, sp: int,
 def test_flash_attention_drops_the_score_matrix() -> None:
     """FlashAttention stores no s×s tensor (Dao et al. 2022): only a fp32 logsumexp per row remains."""
     m = get_model("megatron-22b")
-    plain, flash = (saved_bytes(layer_ops(m, Work(batch=1, q_len=2048, kv_len=2048, tp=8, sp=1, flash=f)), "none")
-                    for f in (False, True))
+    plain, flash = (
+        saved_bytes(layer_ops(m, Work(batch=1, q_len=2048, kv_len=2048, tp=8, sp=1, flash=f)), "none")
+        for f in (False, True)
+    )
     diff = plain - flash
     assert diff == pytest.approx(5 * m.n_heads * 2048 * 2048 / 8 - 4 * m.n_heads * 2048 / 8)
 
@@ -98,14 +112,20 @@ def test_memory_options_reduce_what_they_shard() -> None:
     assert full.activations < base.activations
     assert zero3.weights < base.weights and zero3.optimizer < base.optimizer
     assert base.fits  # 75 GiB: Korthikanti's 23·s·b·h per layer × 96 layer-micro-batches in flight
-    doubled = memory_per_gpu(make_scenario(parallelism={"recompute": "none", "zero_stage": 0, "micro_batch": 2}))
+    doubled = memory_per_gpu(
+        make_scenario(parallelism={"recompute": "none", "zero_stage": 0, "micro_batch": 2})
+    )
     assert not doubled.fits
 
 
 def test_moe_experts_shard_over_ep() -> None:
     def experts(ep: int) -> object:
-        sc = make_scenario(model="mixtral-8x7b", gpus=64, parallelism={"tp": 1, "pp": 1, "ep": ep},
-                           training={"global_batch": 64, "seq_len": 4096})
+        sc = make_scenario(
+            model="mixtral-8x7b",
+            gpus=64,
+            parallelism={"tp": 1, "pp": 1, "ep": ep},
+            training={"global_batch": 64, "seq_len": 4096},
+        )
         return stage_params(sc, Columns.from_scenario(sc), 0)
 
     one, eight = experts(1), experts(8)
@@ -113,14 +133,25 @@ def test_moe_experts_shard_over_ep() -> None:
     assert eight.dense == one.dense
 
 
-@pytest.mark.parametrize(("optimizer", "precision", "bytes_per_param"), [
-    ("adamw", "bf16-mixed", 2 + 2 + 12), ("adamw", "fp32", 4 + 4 + 8), ("sgd", "bf16-mixed", 2 + 2 + 4 + 4),
-    ("adafactor", "bf16-mixed", 2 + 2 + 4), ("adam-8bit", "bf16-mixed", 2 + 2 + 4 + 2 * (1 + 4 / 2048)),
-    ("adamw", "bf16", 2 + 2 + 4),
-])
+@pytest.mark.parametrize(
+    ("optimizer", "precision", "bytes_per_param"),
+    [
+        ("adamw", "bf16-mixed", 2 + 2 + 12),
+        ("adamw", "fp32", 4 + 4 + 8),
+        ("sgd", "bf16-mixed", 2 + 2 + 4 + 4),
+        ("adafactor", "bf16-mixed", 2 + 2 + 4),
+        ("adam-8bit", "bf16-mixed", 2 + 2 + 4 + 2 * (1 + 4 / 2048)),
+        ("adamw", "bf16", 2 + 2 + 4),
+    ],
+)
 def test_optimizer_and_precision_bytes(optimizer: str, precision: str, bytes_per_param: float) -> None:
     """Model-state bytes per parameter with no sharding (tp = pp = dp = 1, ZeRO 0)."""
-    sc = make_scenario(model="gpt2", gpus=1, parallelism={"tp": 1, "pp": 1, "zero_stage": 0},
-                       precision=precision, training={"global_batch": 8, "seq_len": 1024, "optimizer": optimizer})
+    sc = make_scenario(
+        model="gpt2",
+        gpus=1,
+        parallelism={"tp": 1, "pp": 1, "zero_stage": 0},
+        precision=precision,
+        training={"global_batch": 8, "seq_len": 1024, "optimizer": optimizer},
+    )
     mem = memory_per_gpu(sc)
     assert (mem.weights + mem.gradients + mem.optimizer) / mem.params_on_gpu == pytest.approx(bytes_per_param)

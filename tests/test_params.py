@@ -49,7 +49,9 @@ def test_mixtral_active_params() -> None:
 def test_megatron_eq2_differs_by_the_final_norm(name: str) -> None:
     """Narayanan et al. 2021 Eq. 2 omits only the final LayerNorm (2h) of a tied GPT with biases."""
     m = get_model(name)
-    eq2 = megatron_params_eq2(n_layers=m.n_layers, d_model=m.d_model, vocab_size=m.vocab_size, seq_len=m.max_seq_len)
+    eq2 = megatron_params_eq2(
+        n_layers=m.n_layers, d_model=m.d_model, vocab_size=m.vocab_size, seq_len=m.max_seq_len
+    )
     assert count_params(m).total - eq2 == pytest.approx(2 * m.d_model, abs=1e-3 * m.d_model)
 
 
@@ -69,6 +71,9 @@ def test_every_preset_equals_its_real_module(name: str) -> None:
 def test_formulas_are_array_safe() -> None:
     h = np.array([768, 1024, 4096])
     out = attention_params(d_model=h, n_heads=h // 64, n_kv_heads=h // 64, d_head=64, bias=1)
-    assert list(out) == [attention_params(d_model=int(x), n_heads=int(x) // 64, n_kv_heads=int(x) // 64, d_head=64, bias=1) for x in h]
+    assert list(out) == [
+        attention_params(d_model=int(x), n_heads=int(x) // 64, n_kv_heads=int(x) // 64, d_head=64, bias=1)
+        for x in h
+    ]
     gated = ffn_params(d_model=h, d_ff=4 * h, gated=np.array([0, 1, 1]), bias=0)
     assert list(gated) == [2 * 768 * 3072, 3 * 1024 * 4096, 3 * 4096 * 16384]

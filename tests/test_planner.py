@@ -39,7 +39,9 @@ def test_sampled_rows_equal_the_scalar_estimate(result) -> None:  # type: ignore
         assert step_time(scenario).total == pytest.approx(row["step_time_s"], rel=1e-9)
         assert memory_per_gpu(scenario).total == pytest.approx(row["memory_per_gpu_bytes"], rel=1e-9)
         est = estimate_training(scenario)
-        assert est.mfu == pytest.approx(row["mfu"], rel=1e-9) and est.cost_usd == pytest.approx(row["cost_usd"], rel=1e-9)
+        assert est.mfu == pytest.approx(row["mfu"], rel=1e-9) and est.cost_usd == pytest.approx(
+            row["cost_usd"], rel=1e-9
+        )
 
 
 def test_vectorised_columns_equal_scalar_columns() -> None:
@@ -57,9 +59,23 @@ def test_constraints_hold(result) -> None:  # type: ignore[no-untyped-def]
     assert (t["memory_per_gpu_bytes"] <= usable).all()
     assert (t["gpus"] % (t["tp"] * t["pp"] * t["cp"]) == 0).all()
     assert (t["gpus"].between(64, 512)).all()
-    assert (t["mfu"] <= t["hardware"].map({h: mfu_cap(make_scenario(hardware=h).hardware) for h in SPEC.hardware})).all()
+    assert (
+        t["mfu"] <= t["hardware"].map({h: mfu_cap(make_scenario(hardware=h).hardware) for h in SPEC.hardware})
+    ).all()
     reasons = result.reasons()
-    assert reasons.sum() == result.configurations_evaluated and reasons[""] == len(t)
+    assert reasons.sum() == result.configurations_generated and reasons[""] == len(t)
+    structural = {
+        "gpus not a multiple of tp·pp·cp",
+        "layers not divisible by pp·virtual_stages",
+        "global batch not divisible by micro_batch·dp",
+        "interleaving needs micro-batches divisible by pp",
+        "virtual stages need pp > 1",
+        "sequence parallelism needs tp > 1",
+        "ep must divide dp·cp",
+    }
+    assert result.configurations_evaluated == result.configurations_generated - sum(
+        reasons[k] for k in structural
+    )
     assert set(result.rejected(50)["reason"]) <= set(reasons.index) - {""}
 
 
@@ -73,7 +89,9 @@ def test_mfu_cap_is_what_validation_supports() -> None:
 def test_pareto_front_is_non_dominated(result) -> None:  # type: ignore[no-untyped-def]
     front = pareto_front(result.table)
     for _, r in front.iterrows():
-        dominated = result.table[(result.table["cost_usd"] < r["cost_usd"]) & (result.table["train_days"] < r["train_days"])]
+        dominated = result.table[
+            (result.table["cost_usd"] < r["cost_usd"]) & (result.table["train_days"] < r["train_days"])
+        ]
         assert dominated.empty
 
 
@@ -89,9 +107,11 @@ def test_structural_reasons_and_gpu_counts() -> None:
 
 def test_plan_cli_json_contract(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "plan.yaml"
-    path.write_text("model: gpt3-175b\nhardware: a100-sxm-80gb\ngpus: 1024\n"
-                    "training: {tokens: 3.0e+11, global_batch: 1536, seq_len: 2048}\n"
-                    "plan: {hardware: [a100-sxm-80gb, h100-sxm-80gb], max_gpus: 1024, min_gpus: 256, deadline_days: 90}\n")
+    path.write_text(
+        "model: gpt3-175b\nhardware: a100-sxm-80gb\ngpus: 1024\n"
+        "training: {tokens: 3.0e+11, global_batch: 1536, seq_len: 2048}\n"
+        "plan: {hardware: [a100-sxm-80gb, h100-sxm-80gb], max_gpus: 1024, min_gpus: 256, deadline_days: 90}\n"
+    )
     assert main(["plan", str(path), "--format", "json", "--top", "3", "--objective", "time"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["configurations_evaluated"] > 10_000 and doc["search_time_s"] > 0 and len(doc["plans"]) == 3

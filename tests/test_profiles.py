@@ -1,4 +1,5 @@
-"""Hardware profiles: each loads, is named after its file, is plausible and cites a source for every number."""
+"""Hardware profiles: each loads, is named after its file, is plausible and cites a source for every
+number."""
 
 from __future__ import annotations
 
@@ -7,9 +8,29 @@ import pytest
 from estimator.profiles import builtin_profiles, profiles_dir
 from estimator.specs.hardware import HardwareSpec
 
-REQUIRED = ["a100-sxm-40gb", "a100-sxm-80gb", "a100-pcie-80gb", "h100-sxm-80gb", "h100-pcie-80gb", "h200-sxm-141gb",
-            "h800-sxm-80gb", "b200-sxm-180gb", "gb200", "v100-sxm2-32gb", "l4", "l40s", "a10g", "t4", "mi250x",
-            "mi300x", "tpu-v4", "tpu-v5e", "tpu-v5p", "gaudi2", "gaudi3"]
+REQUIRED = [
+    "a100-sxm-40gb",
+    "a100-sxm-80gb",
+    "a100-pcie-80gb",
+    "h100-sxm-80gb",
+    "h100-pcie-80gb",
+    "h200-sxm-141gb",
+    "h800-sxm-80gb",
+    "b200-sxm-180gb",
+    "gb200",
+    "v100-sxm2-32gb",
+    "l4",
+    "l40s",
+    "a10g",
+    "t4",
+    "mi250x",
+    "mi300x",
+    "tpu-v4",
+    "tpu-v5e",
+    "tpu-v5p",
+    "gaudi2",
+    "gaudi3",
+]
 PROFILES = builtin_profiles()
 
 
@@ -27,8 +48,15 @@ def test_profile_is_plausible_and_sourced(name: str) -> None:
     assert 2e11 < hw.memory_bandwidth_bytes_per_s < 1e13
     assert hw.inter_node_bandwidth_bytes_per_s <= hw.intra_node_bandwidth_bytes_per_s
     assert 50 <= hw.tdp_w <= 1500
-    for field in ("peak_flops_per_s", "memory_bytes", "memory_bandwidth_bytes_per_s", "intra_node_bandwidth_bytes_per_s",
-                  "inter_node_bandwidth_bytes_per_s", "gpus_per_node", "tdp_w"):
+    for field in (
+        "peak_flops_per_s",
+        "memory_bytes",
+        "memory_bandwidth_bytes_per_s",
+        "intra_node_bandwidth_bytes_per_s",
+        "inter_node_bandwidth_bytes_per_s",
+        "gpus_per_node",
+        "tdp_w",
+    ):
         assert hw.sources.get(field), f"{name}: {field} has no source"
     for price in hw.prices:
         assert price.date and price.source and 0.1 < price.usd_per_gpu_hour < 50

@@ -65,7 +65,9 @@ def test_html_is_offline_and_carries_the_numbers(tmp_path: Path, train_json: dic
 
 def test_user_text_is_escaped(tmp_path: Path) -> None:
     evil = tmp_path / "evil.yaml"
-    evil.write_text(GPT3.read_text().replace("name: GPT-3 175B on 1024 A100-80GB", "name: '<script>alert(1)</script>'"))
+    evil.write_text(
+        GPT3.read_text().replace("name: GPT-3 175B on 1024 A100-80GB", "name: '<script>alert(1)</script>'")
+    )
     html_out, md_out = tmp_path / "e.html", tmp_path / "e.md"
     assert main(["report", str(evil), "-o", str(html_out), "--no-alternatives"]) == 0
     text = html_out.read_text()
@@ -93,15 +95,20 @@ def test_pdf_renders_into_pages(tmp_path: Path) -> None:
     out = tmp_path / "r.pdf"
     assert main(["report", str(GPT3), "-o", str(out), "--no-alternatives"]) == 0
     assert out.read_bytes()[:5] == b"%PDF-"
-    subprocess.run(["pdftoppm", "-r", "30", "-png", str(out), str(tmp_path / "page")], check=True, timeout=120)
+    subprocess.run(
+        ["pdftoppm", "-r", "30", "-png", str(out), str(tmp_path / "page")], check=True, timeout=120
+    )
     pages = sorted(tmp_path.glob("page-*.png"))
     assert len(pages) >= 3 and all(p.stat().st_size > 1000 for p in pages)
 
 
 def test_comparison_of_several_scenarios(tmp_path: Path) -> None:
     other = tmp_path / "h100.yaml"
-    other.write_text(GPT3.read_text().replace("hardware: a100-sxm-80gb", "hardware: h100-sxm-80gb")
-                     .replace("name: GPT-3 175B on 1024 A100-80GB", "name: on H100"))
+    other.write_text(
+        GPT3.read_text()
+        .replace("hardware: a100-sxm-80gb", "hardware: h100-sxm-80gb")
+        .replace("name: GPT-3 175B on 1024 A100-80GB", "name: on H100")
+    )
     out = tmp_path / "cmp.html"
     assert main(["report", str(GPT3), str(other), "-o", str(out), "--no-alternatives"]) == 0
     text = out.read_text()

@@ -7,9 +7,17 @@ import pytest
 from estimator.sizing import chinchilla_loss, optimal_for_compute, size, tokens_for_loss
 
 # Table 3: parameters, FLOPs, tokens (compute-optimal, Approach 1)
-TABLE3 = [(400e6, 1.92e19, 8.0e9), (1e9, 1.21e20, 20.2e9), (10e9, 1.23e22, 205.1e9), (67e9, 5.76e23, 1.5e12),
-          (175e9, 3.85e24, 3.7e12), (280e9, 9.90e24, 5.9e12), (520e9, 3.43e25, 11.0e12), (1e12, 1.27e26, 21.2e12),
-          (10e12, 1.30e28, 216.2e12)]
+TABLE3 = [
+    (400e6, 1.92e19, 8.0e9),
+    (1e9, 1.21e20, 20.2e9),
+    (10e9, 1.23e22, 205.1e9),
+    (67e9, 5.76e23, 1.5e12),
+    (175e9, 3.85e24, 3.7e12),
+    (280e9, 9.90e24, 5.9e12),
+    (520e9, 3.43e25, 11.0e12),
+    (1e12, 1.27e26, 21.2e12),
+    (10e12, 1.30e28, 216.2e12),
+]
 
 
 @pytest.mark.parametrize(("params", "flops", "tokens"), TABLE3, ids=[f"{p:.0e}" for p, _, _ in TABLE3])

@@ -13,36 +13,51 @@ from estimator.specs.model import ModelSpec
 from tests.conftest import make_scenario
 
 
-@pytest.mark.parametrize(("overrides", "needle"), [
-    ({"parallelism": {"tp": 7}}, "parallelism.tp: model.n_heads (96) is not divisible by tp (7)"),
-    ({"parallelism": {"pp": 5}}, "parallelism.pp: the model's 96 layers are not divisible by pp·virtual_stages"),
-    ({"gpus": 1000}, "gpus: 1000 is not a multiple of tp·pp·cp"),
-    ({"training": {"global_batch": 1001}}, "training.global_batch: 1001 is not divisible by micro_batch·dp"),
-    ({"training": {"seq_len": 4096}}, "training.seq_len: 4096 exceeds the model's learned positions"),
-    ({"precision": "fp8-mixed"}, "precision: fp8-mixed needs a fp8 peak"),
-    ({"parallelism": {"virtual_stages": 5}}, "parallelism.pp"),
-    ({"training": {"objective": "masked-lm"}}, "training.objective"),
-    ({"model": "mixtral-8x7b", "parallelism": {"tp": 8, "pp": 1, "ep": 3}, "gpus": 64}, "parallelism.ep"),
-    ({"parallelism": {"sequence_parallel": True, "tp": 1, "pp": 16}, "gpus": 128}, "sequence_parallel needs tp > 1"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"parallelism": {"tp": 7}}, "parallelism.tp: model.n_heads (96) is not divisible by tp (7)"),
+        (
+            {"parallelism": {"pp": 5}},
+            "parallelism.pp: the model's 96 layers are not divisible by pp·virtual_stages",
+        ),
+        ({"gpus": 1000}, "gpus: 1000 is not a multiple of tp·pp·cp"),
+        (
+            {"training": {"global_batch": 1001}},
+            "training.global_batch: 1001 is not divisible by micro_batch·dp",
+        ),
+        ({"training": {"seq_len": 4096}}, "training.seq_len: 4096 exceeds the model's learned positions"),
+        ({"precision": "fp8-mixed"}, "precision: fp8-mixed needs a fp8 peak"),
+        ({"parallelism": {"virtual_stages": 5}}, "parallelism.pp"),
+        ({"training": {"objective": "masked-lm"}}, "training.objective"),
+        ({"model": "mixtral-8x7b", "parallelism": {"tp": 8, "pp": 1, "ep": 3}, "gpus": 64}, "parallelism.ep"),
+        (
+            {"parallelism": {"sequence_parallel": True, "tp": 1, "pp": 16}, "gpus": 128},
+            "sequence_parallel needs tp > 1",
+        ),
+    ],
+)
 def test_cross_field_rules_name_the_field(overrides: dict[str, object], needle: str) -> None:
     with pytest.raises(InputError) as err:
         make_scenario(**overrides)
     assert needle in str(err.value)
 
 
-@pytest.mark.parametrize(("overrides", "field"), [
-    ({"training": {"tokens": -1}}, "training.tokens"),
-    ({"training": {"tokens": float("nan")}}, "training.tokens"),
-    ({"training": {"tokens": float("inf")}}, "training.tokens"),
-    ({"gpus": 0}, "gpus"),
-    ({"parallelism": {"zero_stage": 4}}, "parallelism.zero_stage"),
-    ({"parallelism": {"recompute": "some"}}, "parallelism.recompute"),
-    ({"parallelism": {"tensor": 8}}, "parallelism.tensor"),  # a typo: unknown key
-    ({"pricing": {"usd_per_gpu_hour": "cheap"}}, "pricing.usd_per_gpu_hour"),
-    ({"energy": {"pue": 0.5}}, "energy.pue"),
-    ({"assumptions": {"compute_efficiency": 1.5}}, "assumptions.compute_efficiency"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"training": {"tokens": -1}}, "training.tokens"),
+        ({"training": {"tokens": float("nan")}}, "training.tokens"),
+        ({"training": {"tokens": float("inf")}}, "training.tokens"),
+        ({"gpus": 0}, "gpus"),
+        ({"parallelism": {"zero_stage": 4}}, "parallelism.zero_stage"),
+        ({"parallelism": {"recompute": "some"}}, "parallelism.recompute"),
+        ({"parallelism": {"tensor": 8}}, "parallelism.tensor"),  # a typo: unknown key
+        ({"pricing": {"usd_per_gpu_hour": "cheap"}}, "pricing.usd_per_gpu_hour"),
+        ({"energy": {"pue": 0.5}}, "energy.pue"),
+        ({"assumptions": {"compute_efficiency": 1.5}}, "assumptions.compute_efficiency"),
+    ],
+)
 def test_field_errors_name_the_field(overrides: dict[str, object], field: str) -> None:
     with pytest.raises(InputError) as err:
         make_scenario(**overrides)
@@ -50,7 +65,10 @@ def test_field_errors_name_the_field(overrides: dict[str, object], field: str) -
 
 
 def test_unknown_preset_suggests_close_names() -> None:
-    with pytest.raises(InputError, match=r"unknown model preset 'gpt3-175' ; did you mean 'gpt3-175b'|did you mean 'gpt3-175b'"):
+    with pytest.raises(
+        InputError,
+        match=r"unknown model preset 'gpt3-175' ; did you mean 'gpt3-175b'|did you mean 'gpt3-175b'",
+    ):
         make_scenario(model="gpt3-175")
 
 

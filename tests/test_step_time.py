@@ -21,7 +21,9 @@ def test_full_recompute_repeats_one_forward() -> None:
     h, s_, layers, vocab = 12288, 2048, 96, 50257
     eq3 = 1 + s_ / (6 * h) + vocab / (16 * layers * h)
     eq7 = 1 + s_ / (6 * h) + vocab / (12 * layers * h)
-    assert est.flops_hardware_per_step / est.flops_model_per_step == pytest.approx(96 * eq3 / (72 * eq7), rel=1e-9)
+    assert est.flops_hardware_per_step / est.flops_model_per_step == pytest.approx(
+        96 * eq3 / (72 * eq7), rel=1e-9
+    )
     assert 0.30 < st.recompute / st.compute < 0.40
 
 
@@ -36,23 +38,40 @@ def test_sequence_parallel_moves_the_same_volume() -> None:
     """AG + RS of S equals one all-reduce of S in bytes (Korthikanti et al. Sec. 4.2.2)."""
     kw = dict(n=8, payload_bytes=1e8, alpha_s=0.0, bandwidth_bytes_per_s=1e11)
     ar = collective_time_s(collective="all_reduce", **kw)
-    assert collective_time_s(collective="all_gather", **kw) + collective_time_s(collective="reduce_scatter", **kw) == pytest.approx(ar)
+    assert collective_time_s(collective="all_gather", **kw) + collective_time_s(
+        collective="reduce_scatter", **kw
+    ) == pytest.approx(ar)
 
 
 def test_no_tp_no_tp_comm_and_overlap_hides_dp() -> None:
-    sc = make_scenario(model="gpt3-xl", gpus=64, parallelism={"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 4},
-                       training={"global_batch": 512}, assumptions={"overlap_grad_reduce": False})
+    sc = make_scenario(
+        model="gpt3-xl",
+        gpus=64,
+        parallelism={"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 4},
+        training={"global_batch": 512},
+        assumptions={"overlap_grad_reduce": False},
+    )
     exposed = step_time(sc)
-    hidden = step_time(make_scenario(model="gpt3-xl", gpus=64, parallelism={"tp": 1, "pp": 1, "recompute": "none",
-                                                                             "micro_batch": 4},
-                                     training={"global_batch": 512}, assumptions={"overlap_grad_reduce": True}))
+    hidden = step_time(
+        make_scenario(
+            model="gpt3-xl",
+            gpus=64,
+            parallelism={"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 4},
+            training={"global_batch": 512},
+            assumptions={"overlap_grad_reduce": True},
+        )
+    )
     assert exposed.tp_comm == 0 and exposed.dp_comm > hidden.dp_comm
 
 
 def test_zero3_communicates_more_than_zero1() -> None:
     base = {"model": "llama2-7b", "gpus": 64, "training": {"global_batch": 256, "seq_len": 4096}}
-    z1 = step_time(make_scenario(**base, parallelism={"tp": 1, "pp": 1, "zero_stage": 1, "recompute": "full"}))
-    z3 = step_time(make_scenario(**base, parallelism={"tp": 1, "pp": 1, "zero_stage": 3, "recompute": "full"}))
+    z1 = step_time(
+        make_scenario(**base, parallelism={"tp": 1, "pp": 1, "zero_stage": 1, "recompute": "full"})
+    )
+    z3 = step_time(
+        make_scenario(**base, parallelism={"tp": 1, "pp": 1, "zero_stage": 3, "recompute": "full"})
+    )
     assert z3.dp_comm >= z1.dp_comm
 
 
@@ -60,8 +79,13 @@ def test_newer_hardware_is_faster_and_sensible() -> None:
     """Same job on A100, H100, B200: faster in that order, MFU within what published runs show (30–60 %)."""
     times = {}
     for hw in ("a100-sxm-80gb", "h100-sxm-80gb", "b200-sxm-180gb"):
-        est = estimate_training(make_scenario(hardware=hw, parallelism={"recompute": "selective", "sequence_parallel": True},
-                                              training={"flash_attention": True}))
+        est = estimate_training(
+            make_scenario(
+                hardware=hw,
+                parallelism={"recompute": "selective", "sequence_parallel": True},
+                training={"flash_attention": True},
+            )
+        )
         times[hw] = est.step_time_s
         assert 0.30 < est.mfu < 0.62, (hw, est.mfu)
     assert times["a100-sxm-80gb"] > times["h100-sxm-80gb"] > times["b200-sxm-180gb"]
@@ -76,11 +100,23 @@ def test_uncertainty_band_is_wider_off_the_validated_hardware() -> None:
 
 
 def test_context_and_expert_parallel_communicate() -> None:
-    cp = step_time(make_scenario(model="llama3-8b", gpus=16, parallelism={"tp": 2, "pp": 1, "cp": 4, "recompute": "none"},
-                                 training={"global_batch": 16, "seq_len": 8192}))
+    cp = step_time(
+        make_scenario(
+            model="llama3-8b",
+            gpus=16,
+            parallelism={"tp": 2, "pp": 1, "cp": 4, "recompute": "none"},
+            training={"global_batch": 16, "seq_len": 8192},
+        )
+    )
     assert cp.cp_comm >= 0 and cp.tp_comm > 0
-    ep = step_time(make_scenario(model="mixtral-8x7b", gpus=64, parallelism={"tp": 2, "pp": 1, "ep": 8, "recompute": "full"},
-                                 training={"global_batch": 64, "seq_len": 4096}))
+    ep = step_time(
+        make_scenario(
+            model="mixtral-8x7b",
+            gpus=64,
+            parallelism={"tp": 2, "pp": 1, "ep": 8, "recompute": "full"},
+            training={"global_batch": 64, "seq_len": 4096},
+        )
+    )
     assert ep.ep_comm > 0
 
 

@@ -14,11 +14,15 @@ from estimator.validation import fit_training_gemm_fraction, summary, usable_run
 def test_every_usable_run_is_validated() -> None:
     rows = validate()
     assert len(rows) == len(usable_runs()) == 18
-    assert {r.source for r in rows} == {"megatron_lm_2021_table1_weak_scaling", "korthikanti_2022_table5_end_to_end"}
+    assert {r.source for r in rows} == {
+        "megatron_lm_2021_table1_weak_scaling",
+        "korthikanti_2022_table5_end_to_end",
+    }
 
 
 def test_median_and_max_error_meet_the_bar() -> None:
-    """Median |error| of iteration time ≤ 5 %, largest ≤ 10 % (Calculon: 3.65 % mean, 8.87 % max on 8 runs)."""
+    """Median |error| of iteration time ≤ 5 %, largest ≤ 10 % (Calculon: 3.65 % mean, 8.87 % max on 8
+    runs)."""
     stats = summary(validate())
     assert stats["median_abs_error"] <= 0.05
     assert stats["max_abs_error"] <= 0.10
@@ -31,7 +35,9 @@ def test_the_one_fitted_constant_is_what_the_data_says() -> None:
     fit = fit_training_gemm_fraction()
     shipped = float(efficiency_defaults()["training_gemm_fraction"]["value"])
     assert fit["all_runs"] == pytest.approx(shipped, abs=0.005)
-    assert fit["megatron_lm_2021_table1_weak_scaling"] == pytest.approx(fit["korthikanti_2022_table5_end_to_end"], abs=0.03)
+    assert fit["megatron_lm_2021_table1_weak_scaling"] == pytest.approx(
+        fit["korthikanti_2022_table5_end_to_end"], abs=0.03
+    )
 
 
 def test_validate_cli(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,3 +47,30 @@ def test_validate_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"run", "measured_s", "predicted_s", "error"} <= set(out["runs"][0])
     assert main(["validate"]) == 0
     assert "median |error|" in capsys.readouterr().out
+
+
+def test_stored_band_equals_what_validation_computes() -> None:
+    """Estimates read the band that `estimator validate --write` stored; it must be what the validation gives
+    today (rerun the command after changing the model)."""
+    from estimator.validation import band_record, stored_band
+
+    stored, fresh = stored_band(), band_record()
+    for key in ("residual_low", "residual_high", "best_mfu", "best_mfu_gemm_max"):
+        assert stored[key] == pytest.approx(fresh[key], rel=1e-9), key
+    assert stored["hardware"] == fresh["hardware"] and stored["runs"] == fresh["runs"]
+    assert stored["command"] == "estimator validate --write" and stored["date"]
+
+
+def test_estimates_do_not_run_the_validation() -> None:
+    import estimator.validation as validation
+    from estimator.training import estimate_training
+    from tests.conftest import make_scenario
+
+    calls = []
+    original = validation.validate
+    validation.validate = lambda: calls.append(1) or original()  # type: ignore[assignment,func-returns-value]
+    try:
+        estimate_training(make_scenario(hardware="h100-sxm-80gb"))
+    finally:
+        validation.validate = original
+    assert not calls

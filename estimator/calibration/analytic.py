@@ -25,8 +25,15 @@ def uses_flash(case: ReferenceCase, attn: str = "eager") -> bool:
 def _work(case: ReferenceCase, act_bytes: float = 4.0, attn: str = "eager") -> Work:
     """The case's input as ledger work: full attention (the reference layers get no causal mask, and the
     HF models' eager path computes the whole score matrix), the family's kernels."""
-    return Work(batch=case.batch, q_len=case.seq_len, kv_len=case.seq_len, act_bytes=act_bytes,
-                flash=uses_flash(case, attn), causal_fraction=1.0, kernels=case.kernels)
+    return Work(
+        batch=case.batch,
+        q_len=case.seq_len,
+        kv_len=case.seq_len,
+        act_bytes=act_bytes,
+        flash=uses_flash(case, attn),
+        causal_fraction=1.0,
+        kernels=case.kernels,
+    )
 
 
 def case_ledger(case: ReferenceCase, attn: str = "eager") -> StageOps:
@@ -39,27 +46,40 @@ def case_ledger(case: ReferenceCase, attn: str = "eager") -> StageOps:
         return StageOps(layers=((m.n_layers, tuple(layer_ops(m, w, cross_kv_len=d))),), extras=())
     if case.family == "torch-transformer":
         dec = w.with_(q_len=d, kv_len=d)
-        return StageOps(layers=((m.n_layers, tuple(layer_ops(m, w))),
-                                (m.n_decoder_layers, tuple(layer_ops(m, dec, cross_kv_len=s)))), extras=())
+        return StageOps(
+            layers=(
+                (m.n_layers, tuple(layer_ops(m, w))),
+                (m.n_decoder_layers, tuple(layer_ops(m, dec, cross_kv_len=s))),
+            ),
+            extras=(),
+        )
     if case.family == "t5":
         shape = SampleShape(encoder_tokens=s, decoder_tokens=d, logit_positions=float(d))
     else:
-        shape = SampleShape(encoder_tokens=s, decoder_tokens=0, logit_positions=float(s),
-                            nsp_sequences=1.0 if m.nsp_head else 0.0)
+        shape = SampleShape(
+            encoder_tokens=s,
+            decoder_tokens=0,
+            logit_positions=float(s),
+            nsp_sequences=1.0 if m.nsp_head else 0.0,
+        )
     one = sample_ops(m, shape, causal_fraction=1.0, base=w)
 
     def batched(ops: tuple[Op, ...]) -> tuple[Op, ...]:
         return tuple(replace(op, count=op.count * b) for op in ops)
 
-    return StageOps(layers=tuple((n, batched(ops)) for n, ops in one.layers),
-                    extras=tuple((f, batched(ops)) for f, ops in one.extras))
+    return StageOps(
+        layers=tuple((n, batched(ops)) for n, ops in one.layers),
+        extras=tuple((f, batched(ops)) for f, ops in one.extras),
+    )
 
 
 def params(case: ReferenceCase) -> float:
     """Parameters of the whole reference module."""
     if case.family in TORCH_FAMILIES:
         groups = params_by_group(case_ledger(case))
-        finals = 2 * norm_params(d_model=case.model.d_model, rms=False, bias=True)  # nn.Transformer's two final norms
+        finals = 2 * norm_params(
+            d_model=case.model.d_model, rms=False, bias=True
+        )  # nn.Transformer's two final norms
         return float(sum(groups.values()) + (finals if case.family == "torch-transformer" else 0.0))
     return count_params(case.model).total
 

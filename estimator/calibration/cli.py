@@ -15,19 +15,27 @@ from estimator.errors import InputError
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cal = sub.add_parser("calibrate", help="hold the model to real PyTorch layers; measure this device")
     csub = cal.add_subparsers(dest="what", required=True)
-    for what, text in (("flops", "parameters and FLOPs: analytic vs fvcore and FlopCounterMode"),
-                       ("memory", "activation bytes per layer: analytic vs saved-tensor hooks")):
+    for what, text in (
+        ("flops", "parameters and FLOPs: analytic vs fvcore and FlopCounterMode"),
+        ("memory", "activation bytes per layer: analytic vs saved-tensor hooks"),
+    ):
         p = csub.add_parser(what, help=text)
         p.add_argument("--format", choices=("table", "json"), default="table")
         p.add_argument("--family", action="append", help="only these families (repeatable)")
-    gemm = csub.add_parser("gemm", help="time matmuls, attention and a copy; fit efficiency curves; write a profile")
+    gemm = csub.add_parser(
+        "gemm", help="time matmuls, attention and a copy; fit efficiency curves; write a profile"
+    )
     gemm.add_argument("-o", "--output", type=Path, required=True, help="profile YAML to write")
     gemm.add_argument("--base", help="profile whose vendor peaks the efficiencies are relative to (GPUs)")
     gemm.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     gemm.add_argument("--dtype", action="append", choices=("fp32", "bf16", "fp16"), help="repeatable")
-    gemm.add_argument("--max-size", type=bounded_int(16, 65536), default=2048, help="largest square GEMM dimension")
+    gemm.add_argument(
+        "--max-size", type=bounded_int(16, 65536), default=2048, help="largest square GEMM dimension"
+    )
     gemm.add_argument("--repeats", type=bounded_int(1, 1000), default=5)
-    comm = csub.add_parser("comm", help="all-reduce/all-gather/reduce-scatter/send-recv under torchrun; α-β fit")
+    comm = csub.add_parser(
+        "comm", help="all-reduce/all-gather/reduce-scatter/send-recv under torchrun; α-β fit"
+    )
     comm.add_argument("--nproc", type=bounded_int(1, 1024), default=2, help="processes on this machine")
     comm.add_argument("--max-bytes", type=bounded_int(8, 1 << 34), default=1 << 24)
     comm.add_argument("--repeats", type=bounded_int(1, 1000), default=5)
@@ -73,12 +81,19 @@ def _gemm(args: argparse.Namespace) -> str:
     dtypes = tuple(args.dtype or (("bf16", "fp16") if device == "cuda" else ("fp32", "bf16")))
     sizes = tuple(n for n in (*SQUARE, 4096, 8192) if n <= args.max_size)
     timings = run_benchmarks(device, dtypes, sizes, args.repeats)
-    command = "estimator calibrate gemm " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else "estimator calibrate gemm"
+    command = (
+        "estimator calibrate gemm " + " ".join(sys.argv[3:])
+        if len(sys.argv) > 3
+        else "estimator calibrate gemm"
+    )
     data = calibrated_profile(timings, base, device, command)
     write_profile(data, args.output)
     lines = [f"{'kind':<9} {'dtype':<5} {'shape':<22} {'TFLOP/s':>9} {'GB/s':>9}"]
-    lines += [f"{t.kind:<9} {t.dtype:<5} {str(t.shape):<22} {t.flops_per_s / 1e12:>9.3f} {t.bytes_per_s / 1e9:>9.2f}"
-              for t in timings]
+    lines += [
+        f"{t.kind:<9} {t.dtype:<5} {str(t.shape):<22} {t.flops_per_s / 1e12:>9.3f} "
+        f"{t.bytes_per_s / 1e9:>9.2f}"
+        for t in timings
+    ]
     cal = data["calibration"]
     lines.append("")
     for dt, c in cal["gemm"].items():
@@ -102,12 +117,26 @@ def _comm(args: argparse.Namespace) -> str:
     if args.output:
         _write_comm_profile(args, fits, data)
     if args.format == "json":
-        return json.dumps({"backend": data["backend"], "world_size": data["world_size"],
-                           "measurements": data["results"],
-                           "fits": [f.__dict__ for f in fits]}, indent=2) + "\n"
-    lines = [f"{data['backend']} on {data['world_size']} processes (loopback)",
-             f"{'collective':<15} {'alpha':>10} {'bandwidth':>12}"]
-    lines += [f"{f.collective:<15} {f.alpha_s * 1e6:>8.1f} µs {f.bandwidth_bytes_per_s / 1e9:>8.2f} GB/s" for f in fits]
+        return (
+            json.dumps(
+                {
+                    "backend": data["backend"],
+                    "world_size": data["world_size"],
+                    "measurements": data["results"],
+                    "fits": [f.__dict__ for f in fits],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    lines = [
+        f"{data['backend']} on {data['world_size']} processes (loopback)",
+        f"{'collective':<15} {'alpha':>10} {'bandwidth':>12}",
+    ]
+    lines += [
+        f"{f.collective:<15} {f.alpha_s * 1e6:>8.1f} µs {f.bandwidth_bytes_per_s / 1e9:>8.2f} GB/s"
+        for f in fits
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -125,9 +154,16 @@ def _write_comm_profile(args: argparse.Namespace, fits: list, data: dict) -> Non
     allreduce = next(f for f in fits if f.collective == "all_reduce")
     old = base.calibration or Calibration()
     comm = dict(old.comm)
-    comm["intra_node"] = CommLink(alpha_s=allreduce.alpha_s, bandwidth_bytes_per_s=allreduce.bandwidth_bytes_per_s)
-    cal = old.model_copy(update={"comm": comm, "date": dt.date.today().isoformat(),
-                                 "command": "estimator calibrate comm " + " ".join(sys.argv[3:])})
+    comm["intra_node"] = CommLink(
+        alpha_s=allreduce.alpha_s, bandwidth_bytes_per_s=allreduce.bandwidth_bytes_per_s
+    )
+    cal = old.model_copy(
+        update={
+            "comm": comm,
+            "date": dt.date.today().isoformat(),
+            "command": "estimator calibrate comm " + " ".join(sys.argv[3:]),
+        }
+    )
     data_out = base.model_dump(mode="json", exclude_none=True)
     data_out["calibration"] = cal.model_dump(mode="json", exclude_none=True)
     HardwareSpec.model_validate(data_out)

@@ -22,7 +22,12 @@ from typing import Any
 
 from estimator.comms import Collective, wire_factor
 
-COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "send_recv")  # fitted with estimator.comms.wire_factor
+COLLECTIVES = (
+    "all_reduce",
+    "all_gather",
+    "reduce_scatter",
+    "send_recv",
+)  # fitted with estimator.comms.wire_factor
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,9 @@ def fit_alpha_beta(collective: Collective, n: int, samples: list[tuple[float, fl
     var = sum((x - mx) ** 2 for x in xs)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
     intercept = my - slope * mx
-    if slope <= 0 or intercept < 0:  # noise swamped the size dependence: a bandwidth-only bound from the largest
+    if (
+        slope <= 0 or intercept < 0
+    ):  # noise swamped the size dependence: a bandwidth-only bound from the largest
         x_max, t_max = max(zip(xs, ys, strict=True))
         alpha = max(min(ys), 0.0) / steps if slope <= 0 else 0.0
         return Fit(collective, float(alpha), float(x_max / t_max), len(samples))
@@ -56,7 +63,9 @@ def _worker(out_path: str, sizes: list[int], repeats: int) -> None:  # pragma: n
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     dist.init_process_group(backend)
     rank, n = dist.get_rank(), dist.get_world_size()
-    device = torch.device("cuda", rank % torch.cuda.device_count()) if backend == "nccl" else torch.device("cpu")
+    device = (
+        torch.device("cuda", rank % torch.cuda.device_count()) if backend == "nccl" else torch.device("cpu")
+    )
     if backend == "nccl":
         torch.cuda.set_device(device)
     results: dict[str, list[tuple[int, float]]] = {c: [] for c in COLLECTIVES}
@@ -90,12 +99,24 @@ def _worker(out_path: str, sizes: list[int], repeats: int) -> None:  # pragma: n
     dist.destroy_process_group()
 
 
-def run_torchrun(nproc: int, sizes: list[int], repeats: int, port: int = 29533, timeout_s: float = 600) -> dict[str, Any]:
+def run_torchrun(
+    nproc: int, sizes: list[int], repeats: int, port: int = 29533, timeout_s: float = 600
+) -> dict[str, Any]:
     """Run the worker under torchrun on this machine and return rank 0's measurements."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "comm.json")
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={port}",
-               "-m", "estimator.calibration.comm", out, ",".join(map(str, sizes)), str(repeats)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={nproc}",
+            f"--master_port={port}",
+            "-m",
+            "estimator.calibration.comm",
+            out,
+            ",".join(map(str, sizes)),
+            str(repeats),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
         if proc.returncode != 0 or not os.path.exists(out):
             raise RuntimeError(f"torchrun failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -105,8 +126,10 @@ def run_torchrun(nproc: int, sizes: list[int], repeats: int, port: int = 29533, 
 
 def fits_from(data: dict[str, Any]) -> list[Fit]:
     n = int(data["world_size"])
-    return [fit_alpha_beta(c, n if c != "send_recv" else 2, [tuple(p) for p in data["results"][c]])  # type: ignore[arg-type]
-            for c in COLLECTIVES]
+    return [
+        fit_alpha_beta(c, n if c != "send_recv" else 2, [tuple(p) for p in data["results"][c]])  # type: ignore[arg-type]
+        for c in COLLECTIVES
+    ]
 
 
 if __name__ == "__main__":  # pragma: no cover - torchrun entry point

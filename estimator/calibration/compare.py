@@ -39,31 +39,57 @@ class Record:
         return asdict(self)
 
 
-def _record(case: ReferenceCase, config: str, quantity: str, analytic_value: float, measured: float,
-            note: str = "") -> Record:
+def _record(
+    case: ReferenceCase, config: str, quantity: str, analytic_value: float, measured: float, note: str = ""
+) -> Record:
     rel = (analytic_value - measured) / measured if measured else float(analytic_value != measured)
-    return Record(case.family, f"{case.config}; b{case.batch} s{case.seq_len}{config}", quantity,
-                  float(analytic_value), float(measured), rel, note)
+    return Record(
+        case.family,
+        f"{case.config}; b{case.batch} s{case.seq_len}{config}",
+        quantity,
+        float(analytic_value),
+        float(measured),
+        rel,
+        note,
+    )
 
 
 def flop_records(case: ReferenceCase) -> Iterator[Record]:
     """Parameters, forward matmul FLOPs by fvcore (eager, and sdpa/grouped-GEMM paths), and forward +
     backward FLOPs by torch.utils.flop_counter."""
     module, inputs = build_model(case, device="cpu")
-    yield _record(case, "", "params", analytic.params(case), sum(p.numel() for p in module.parameters()),
-                  "sum(p.numel()) of the module")
+    yield _record(
+        case,
+        "",
+        "params",
+        analytic.params(case),
+        sum(p.numel() for p in module.parameters()),
+        "sum(p.numel()) of the module",
+    )
     matmul, _, unsupported = fvcore_forward(module, inputs)
     note = "fvcore, eager attention; unsupported ops: " + (", ".join(sorted(unsupported)) or "none")
     yield _record(case, "", "forward_flops", analytic.forward_matmul_flops(case), matmul, note)
     if case.family in HF_FAMILIES:
         fused, inputs_f = build_model(case, device="cpu", attn="sdpa", experts="grouped_mm")
         matmul_f, _, unsupported_f = fvcore_forward(fused, inputs_f)
-        yield _record(case, "; sdpa", "forward_flops", analytic.forward_matmul_flops(case), matmul_f,
-                      "fvcore with the scaled_dot_product_attention/_grouped_mm handles; unsupported ops: "
-                      + (", ".join(sorted(unsupported_f)) or "none"))
-    yield _record(case, "", "training_flops", analytic.training_matmul_flops(case), flopcounter_training(module, inputs),
-                  "torch.utils.flop_counter.FlopCounterMode, forward + backward"
-                  + ("; flash kernel (backward recomputes QKᵀ)" if analytic.uses_flash(case) else "; eager attention"))
+        yield _record(
+            case,
+            "; sdpa",
+            "forward_flops",
+            analytic.forward_matmul_flops(case),
+            matmul_f,
+            "fvcore with the scaled_dot_product_attention/_grouped_mm handles; unsupported ops: "
+            + (", ".join(sorted(unsupported_f)) or "none"),
+        )
+    yield _record(
+        case,
+        "",
+        "training_flops",
+        analytic.training_matmul_flops(case),
+        flopcounter_training(module, inputs),
+        "torch.utils.flop_counter.FlopCounterMode, forward + backward"
+        + ("; flash kernel (backward recomputes QKᵀ)" if analytic.uses_flash(case) else "; eager attention"),
+    )
 
 
 def _memory_modes(case: ReferenceCase) -> list[tuple[str, str]]:
@@ -71,7 +97,9 @@ def _memory_modes(case: ReferenceCase) -> list[tuple[str, str]]:
     modes = [("none", "eager"), ("full", "eager")]
     if case.family in HF_FAMILIES:
         modes.append(("selective", "eager"))
-        if case.model.dropout == 0:  # the CPU flash kernel has no dropout: with dropout SDPA falls back to math
+        if (
+            case.model.dropout == 0
+        ):  # the CPU flash kernel has no dropout: with dropout SDPA falls back to math
             modes.append(("none", "sdpa"))
     return modes
 
@@ -99,15 +127,23 @@ def memory_records(case: ReferenceCase, dtypes: tuple[str, ...] = ("fp32", "bf16
             measured = _measure_layer(case, dtype, recompute, attn)
             flash = analytic.uses_flash(case, attn)
             config = f"; {dtype_name}; recompute {recompute}" + ("; flash kernel" if flash else "")
-            yield _record(case, config, "layer_saved_bytes", analytic.layer_saved_bytes(case, act_bytes, recompute, attn),
-                          measured, f"kernels: {case.kernels.name}")
+            yield _record(
+                case,
+                config,
+                "layer_saved_bytes",
+                analytic.layer_saved_bytes(case, act_bytes, recompute, attn),
+                measured,
+                f"kernels: {case.kernels.name}",
+            )
 
 
 def to_table(records: list[Record]) -> str:
     lines = [f"{'model':<20} {'quantity':<18} {'analytic':>14} {'measured':>14} {'rel_error':>10}  config"]
     for r in records:
-        lines.append(f"{r.model:<20} {r.quantity:<18} {r.analytic:>14,.0f} {r.measured:>14,.0f} "
-                     f"{r.rel_error:>+10.2e}  {r.config}")
+        lines.append(
+            f"{r.model:<20} {r.quantity:<18} {r.analytic:>14,.0f} {r.measured:>14,.0f} "
+            f"{r.rel_error:>+10.2e}  {r.config}"
+        )
     worst: dict[str, float] = {}
     for r in records:
         worst[r.model] = max(worst.get(r.model, 0.0), abs(r.rel_error))

@@ -80,8 +80,13 @@ def _progress(i: int, total: int, label: str) -> None:
     sys.stderr.flush()
 
 
-def run_benchmarks(device: str = "cpu", dtypes: tuple[str, ...] = ("fp32", "bf16"),
-                   sizes: tuple[int, ...] = SQUARE, repeats: int = 5, progress: bool = True) -> list[Timing]:
+def run_benchmarks(
+    device: str = "cpu",
+    dtypes: tuple[str, ...] = ("fp32", "bf16"),
+    sizes: tuple[int, ...] = SQUARE,
+    repeats: int = 5,
+    progress: bool = True,
+) -> list[Timing]:
     """Time GEMMs, attention (scaled_dot_product_attention) and a copy on `device`."""
     jobs: list[tuple[str, str, tuple[int, ...]]] = []
     for dt in dtypes:
@@ -108,7 +113,9 @@ def _time_job(kind: str, dtype: Any, dt: str, shape: tuple[int, ...], device: st
         q, key, v = (torch.randn(bsz, heads, s, d, device=device, dtype=dtype) for _ in range(3))
         fn = lambda: torch.nn.functional.scaled_dot_product_attention(q, key, v, is_causal=False)  # noqa: E731
         seconds = time_op(fn, device, repeats=repeats)
-        return Timing(kind, dt, shape, 4.0 * bsz * heads * s * s * d, 4.0 * q.numel() * q.element_size(), seconds)
+        return Timing(
+            kind, dt, shape, 4.0 * bsz * heads * s * s * d, 4.0 * q.numel() * q.element_size(), seconds
+        )
     x = torch.empty(shape[0], device=device, dtype=dtype)
     seconds = time_op(lambda: x.clone(), device, repeats=repeats)
     return Timing(kind, dt, shape, 0.0, 2.0 * x.numel() * x.element_size(), seconds)
@@ -144,11 +151,15 @@ def peaks_from(timings: list[Timing], base: HardwareSpec | None) -> dict[str, fl
     out = {}
     for dt in {t.dtype for t in timings if t.kind == "gemm"}:
         vendor = base.peak_flops_per_s.get(dt) if base else None  # type: ignore[arg-type]
-        out[dt] = vendor if vendor else max(t.flops_per_s for t in timings if t.kind == "gemm" and t.dtype == dt)
+        out[dt] = (
+            vendor if vendor else max(t.flops_per_s for t in timings if t.kind == "gemm" and t.dtype == dt)
+        )
     return out
 
 
-def calibrated_profile(timings: list[Timing], base: HardwareSpec | None, device: str, command: str) -> dict[str, Any]:
+def calibrated_profile(
+    timings: list[Timing], base: HardwareSpec | None, device: str, command: str
+) -> dict[str, Any]:
     """A profile mapping: the base profile (or a measured CPU profile) plus a `calibration` block."""
     peaks = peaks_from(timings, base)
     gemm, attention = {}, {}
@@ -161,9 +172,15 @@ def calibrated_profile(timings: list[Timing], base: HardwareSpec | None, device:
     copies = [t for t in timings if t.kind == "copy"]
     copy_bw = max(copies, key=lambda t: t.bytes_moved).bytes_per_s  # the largest copy: out of cache
     mem_bw = base.memory_bandwidth_bytes_per_s if base else copy_bw
-    cal = Calibration(gemm=gemm, attention=attention, memory_bandwidth_efficiency=min(copy_bw / mem_bw, 1.5),
-                      date=_dt.date.today().isoformat(), command=command, device=device_name(device),
-                      notes=("η(F) = max·F/(F + half_flops) fitted to median wall times",))
+    cal = Calibration(
+        gemm=gemm,
+        attention=attention,
+        memory_bandwidth_efficiency=min(copy_bw / mem_bw, 1.5),
+        date=_dt.date.today().isoformat(),
+        command=command,
+        device=device_name(device),
+        notes=("η(F) = max·F/(F + half_flops) fitted to median wall times",),
+    )
     if base is not None:
         data = base.model_dump(mode="json", exclude_none=True)
         data["name"] = f"{base.name}-calibrated"
@@ -182,14 +199,25 @@ def device_name(device: str) -> str:
 def _cpu_profile(peaks: dict[str, float], copy_bw: float) -> dict[str, Any]:
     note = "measured ceiling (best GEMM of the grid), not a vendor peak: a CPU profile has no datasheet here"
     return {
-        "name": "cpu-local", "display_name": f"Local CPU: {device_name('cpu')}", "vendor": "local",
-        "peak_flops_per_s": peaks, "memory_bytes": float(_total_memory()), "memory_bandwidth_bytes_per_s": copy_bw,
-        "intra_node_bandwidth_bytes_per_s": copy_bw, "inter_node_bandwidth_bytes_per_s": 1.25e9,
-        "gpus_per_node": 1, "tdp_w": 100.0,
-        "sources": {"peak_flops_per_s": note, "memory_bandwidth_bytes_per_s": "measured copy bandwidth",
-                    "memory_bytes": "os.sysconf physical pages", "intra_node_bandwidth_bytes_per_s": "copy bandwidth",
-                    "inter_node_bandwidth_bytes_per_s": "ASSUMED 10 Gb/s Ethernet", "gpus_per_node": "one device",
-                    "tdp_w": "ASSUMED 100 W"},
+        "name": "cpu-local",
+        "display_name": f"Local CPU: {device_name('cpu')}",
+        "vendor": "local",
+        "peak_flops_per_s": peaks,
+        "memory_bytes": float(_total_memory()),
+        "memory_bandwidth_bytes_per_s": copy_bw,
+        "intra_node_bandwidth_bytes_per_s": copy_bw,
+        "inter_node_bandwidth_bytes_per_s": 1.25e9,
+        "gpus_per_node": 1,
+        "tdp_w": 100.0,
+        "sources": {
+            "peak_flops_per_s": note,
+            "memory_bandwidth_bytes_per_s": "measured copy bandwidth",
+            "memory_bytes": "os.sysconf physical pages",
+            "intra_node_bandwidth_bytes_per_s": "copy bandwidth",
+            "inter_node_bandwidth_bytes_per_s": "ASSUMED 10 Gb/s Ethernet",
+            "gpus_per_node": "one device",
+            "tdp_w": "ASSUMED 100 W",
+        },
     }
 
 
@@ -202,5 +230,7 @@ def _total_memory() -> int:
 def write_profile(data: dict[str, Any], path: Path) -> None:
     """Write a profile YAML (floats in 1.23e+14 form, which PyYAML reads back as floats)."""
     HardwareSpec.model_validate(data)  # refuse to write what the estimator could not read
-    path.write_text(f"# Written by `{data['calibration']['command']}` on {data['calibration']['date']}.\n"
-                    + yaml.safe_dump(data, sort_keys=False, width=120))
+    path.write_text(
+        f"# Written by `{data['calibration']['command']}` on {data['calibration']['date']}.\n"
+        + yaml.safe_dump(data, sort_keys=False, width=120)
+    )

@@ -26,9 +26,15 @@ class GenerateRun:
 
 def generation_scenario(case: ReferenceCase) -> InferenceScenario:
     """The serving scenario of a reference case: one replica, fp32, eager attention (no fused kernel)."""
-    return InferenceScenario.model_validate({"name": case.config, "model": case.model.model_dump(mode="json"),
-                                             "hardware": "a100-sxm-80gb", "precision": "fp32",
-                                             "flash_attention": False})
+    return InferenceScenario.model_validate(
+        {
+            "name": case.config,
+            "model": case.model.model_dump(mode="json"),
+            "hardware": "a100-sxm-80gb",
+            "precision": "fp32",
+            "flash_attention": False,
+        }
+    )
 
 
 def generation_flops(case: ReferenceCase, run: GenerateRun) -> float:
@@ -39,7 +45,9 @@ def generation_flops(case: ReferenceCase, run: GenerateRun) -> float:
     sc = generation_scenario(case)
     seqs = run.batch * run.beams
     prefill = prefill_flops(sc, prompt_tokens=run.prompt_tokens, sequences=seqs)
-    decode = sum(decode_flops(sc, sequences=seqs, context=run.prompt_tokens + j) for j in range(1, run.new_tokens))
+    decode = sum(
+        decode_flops(sc, sequences=seqs, context=run.prompt_tokens + j) for j in range(1, run.new_tokens)
+    )
     return float(prefill + decode)
 
 
@@ -47,27 +55,45 @@ def generation_kv_bytes(case: ReferenceCase, run: GenerateRun, bytes_per_element
     """KV cache after generation: every layer, every hypothesis, p + n − 1 tokens (the last token is
     sampled but never fed back)."""
     m = case.model
-    return float(kv_cache_bytes(n_layers=m.n_layers, n_kv_heads=m.n_kv_heads, d_head=m.d_head,
-                                context_tokens=run.prompt_tokens + run.new_tokens - 1, batch_size=run.batch * run.beams,
-                                bytes_per_element=bytes_per_element))
+    return float(
+        kv_cache_bytes(
+            n_layers=m.n_layers,
+            n_kv_heads=m.n_kv_heads,
+            d_head=m.d_head,
+            context_tokens=run.prompt_tokens + run.new_tokens - 1,
+            batch_size=run.batch * run.beams,
+            bytes_per_element=bytes_per_element,
+        )
+    )
 
 
 def measure_generate(case: ReferenceCase, run: GenerateRun) -> tuple[float, float]:
     """(FLOPs counted by FlopCounterMode, bytes of the returned KV cache) of one real `generate` call."""
     tf = import_transformers()
-    cls = {"gpt2": tf.GPT2LMHeadModel, "llama": tf.LlamaForCausalLM, "mixtral": tf.MixtralForCausalLM}[case.family]
+    cls = {"gpt2": tf.GPT2LMHeadModel, "llama": tf.LlamaForCausalLM, "mixtral": tf.MixtralForCausalLM}[
+        case.family
+    ]
     torch.manual_seed(0)
     model = cls(hf_config(case, "eager")).eval()
     ids = torch.randint(0, case.model.vocab_size, (run.batch, run.prompt_tokens))
     counter = FlopCounterMode(display=False)
-    kwargs: dict[str, Any] = dict(max_new_tokens=run.new_tokens, min_new_tokens=run.new_tokens, num_beams=run.beams,
-                                  do_sample=run.do_sample, use_cache=True, return_dict_in_generate=True,
-                                  pad_token_id=0, eos_token_id=None)
+    kwargs: dict[str, Any] = dict(
+        max_new_tokens=run.new_tokens,
+        min_new_tokens=run.new_tokens,
+        num_beams=run.beams,
+        do_sample=run.do_sample,
+        use_cache=True,
+        return_dict_in_generate=True,
+        pad_token_id=0,
+        eos_token_id=None,
+    )
     if run.beams > 1:
         kwargs["early_stopping"] = False
     with torch.no_grad(), counter:
         out = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
     cache = out.past_key_values
-    kv = sum(layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
-             for layer in cache.layers)
+    kv = sum(
+        layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
+        for layer in cache.layers
+    )
     return float(counter.get_total_flops()), float(kv)

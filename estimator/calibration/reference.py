@@ -21,8 +21,14 @@ from estimator.specs.model import ModelSpec
 TORCH_FAMILIES = ("torch-encoder-layer", "torch-decoder-layer", "torch-transformer")
 HF_FAMILIES = ("gpt2", "bert", "t5", "llama", "mixtral")
 FAMILIES = TORCH_FAMILIES + HF_FAMILIES
-KERNELS: dict[str, Kernels] = {"gpt2": HF_EAGER, "bert": HF_EAGER, "t5": HF_T5_EAGER, "llama": HF_LLAMA_EAGER,
-                               "mixtral": HF_LLAMA_EAGER, **dict.fromkeys(TORCH_FAMILIES, TORCH_NN_EAGER)}
+KERNELS: dict[str, Kernels] = {
+    "gpt2": HF_EAGER,
+    "bert": HF_EAGER,
+    "t5": HF_T5_EAGER,
+    "llama": HF_LLAMA_EAGER,
+    "mixtral": HF_LLAMA_EAGER,
+    **dict.fromkeys(TORCH_FAMILIES, TORCH_NN_EAGER),
+}
 
 
 def import_transformers() -> Any:
@@ -53,46 +59,126 @@ class ReferenceCase:
         return KERNELS[self.family]
 
 
-def torch_layer_spec(*, n_layers: int, d_model: int, n_heads: int, d_ff: int, activation: str = "relu",
-                     dropout: float = 0.1, architecture: str = "encoder") -> ModelSpec:
+def torch_layer_spec(
+    *,
+    n_layers: int,
+    d_model: int,
+    n_heads: int,
+    d_ff: int,
+    activation: str = "relu",
+    dropout: float = 0.1,
+    architecture: str = "encoder",
+) -> ModelSpec:
     """The ModelSpec of torch.nn Transformer layers: biases, LayerNorm, no embeddings or heads."""
-    return ModelSpec.model_validate(dict(
-        name="torch.nn", architecture=architecture, n_layers=n_layers,
-        n_decoder_layers=n_layers if architecture == "encoder-decoder" else 0, d_model=d_model, n_heads=n_heads,
-        d_ff=d_ff, vocab_size=1, max_seq_len=1 << 16, ffn=activation, norm="layernorm", position="none", bias=True,
-        dropout=dropout, output_head="none", final_norm=architecture == "encoder-decoder", ffn_dropout=True))
+    return ModelSpec.model_validate(
+        dict(
+            name="torch.nn",
+            architecture=architecture,
+            n_layers=n_layers,
+            n_decoder_layers=n_layers if architecture == "encoder-decoder" else 0,
+            d_model=d_model,
+            n_heads=n_heads,
+            d_ff=d_ff,
+            vocab_size=1,
+            max_seq_len=1 << 16,
+            ffn=activation,
+            norm="layernorm",
+            position="none",
+            bias=True,
+            dropout=dropout,
+            output_head="none",
+            final_norm=architecture == "encoder-decoder",
+            ffn_dropout=True,
+        )
+    )
 
 
 def default_cases() -> list[ReferenceCase]:
     """One small, representative configuration per family (the CLI's default table)."""
-    def spec(**fields: Any) -> ModelSpec:
-        return ModelSpec.model_validate({"n_layers": 2, "d_model": 96, "n_heads": 4, "max_seq_len": 64,
-                                         "dropout": 0.1, **fields})
 
-    llama = dict(n_kv_heads=2, d_ff=160, vocab_size=257, ffn="swiglu", norm="rmsnorm", position="rope",
-                 tie_embeddings=False, bias=False, dropout=0.0)
+    def spec(**fields: Any) -> ModelSpec:
+        return ModelSpec.model_validate(
+            {"n_layers": 2, "d_model": 96, "n_heads": 4, "max_seq_len": 64, "dropout": 0.1, **fields}
+        )
+
+    llama = dict(
+        n_kv_heads=2,
+        d_ff=160,
+        vocab_size=257,
+        ffn="swiglu",
+        norm="rmsnorm",
+        position="rope",
+        tie_embeddings=False,
+        bias=False,
+        dropout=0.0,
+    )
     return [
-        ReferenceCase("torch-encoder-layer", "L2 h96 a4 f160 relu", torch_layer_spec(n_layers=2, d_model=96, n_heads=4, d_ff=160)),
-        ReferenceCase("torch-decoder-layer", "L2 h96 a4 f160 gelu",
-                      torch_layer_spec(n_layers=2, d_model=96, n_heads=4, d_ff=160, activation="gelu")),
-        ReferenceCase("torch-transformer", "L2+2 h96 a4 f160",
-                      torch_layer_spec(n_layers=2, d_model=96, n_heads=4, d_ff=160, architecture="encoder-decoder")),
+        ReferenceCase(
+            "torch-encoder-layer",
+            "L2 h96 a4 f160 relu",
+            torch_layer_spec(n_layers=2, d_model=96, n_heads=4, d_ff=160),
+        ),
+        ReferenceCase(
+            "torch-decoder-layer",
+            "L2 h96 a4 f160 gelu",
+            torch_layer_spec(n_layers=2, d_model=96, n_heads=4, d_ff=160, activation="gelu"),
+        ),
+        ReferenceCase(
+            "torch-transformer",
+            "L2+2 h96 a4 f160",
+            torch_layer_spec(n_layers=2, d_model=96, n_heads=4, d_ff=160, architecture="encoder-decoder"),
+        ),
         ReferenceCase("gpt2", "L2 h96 a4 f384 V503", spec(name="gpt2", vocab_size=503)),
-        ReferenceCase("bert", "L2 h96 a4 f160 V211 MLM+NSP", spec(
-            name="bert", architecture="encoder", vocab_size=211, d_ff=160, type_vocab_size=2, embedding_norm=True,
-            final_norm=False, pooler=True, nsp_head=True)),
-        ReferenceCase("t5", "L2+2 h96 a4 d32 f160 V301", spec(
-            name="t5", architecture="encoder-decoder", n_decoder_layers=2, d_head=32, d_ff=160, vocab_size=301,
-            ffn="relu", norm="rmsnorm", position="relative", bias=False, ffn_dropout=True, relative_attention_buckets=8)),
+        ReferenceCase(
+            "bert",
+            "L2 h96 a4 f160 V211 MLM+NSP",
+            spec(
+                name="bert",
+                architecture="encoder",
+                vocab_size=211,
+                d_ff=160,
+                type_vocab_size=2,
+                embedding_norm=True,
+                final_norm=False,
+                pooler=True,
+                nsp_head=True,
+            ),
+        ),
+        ReferenceCase(
+            "t5",
+            "L2+2 h96 a4 d32 f160 V301",
+            spec(
+                name="t5",
+                architecture="encoder-decoder",
+                n_decoder_layers=2,
+                d_head=32,
+                d_ff=160,
+                vocab_size=301,
+                ffn="relu",
+                norm="rmsnorm",
+                position="relative",
+                bias=False,
+                ffn_dropout=True,
+                relative_attention_buckets=8,
+            ),
+        ),
         ReferenceCase("llama", "L2 h96 a4 g2 f160 V257", spec(name="llama", **llama)),
-        ReferenceCase("mixtral", "L2 h96 a4 g2 f160 E4 k2 V257", spec(name="mixtral", n_experts=4, top_k=2, **llama)),
+        ReferenceCase(
+            "mixtral", "L2 h96 a4 g2 f160 E4 k2 V257", spec(name="mixtral", n_experts=4, top_k=2, **llama)
+        ),
     ]
 
 
 def torch_layer_kwargs(m: ModelSpec) -> dict[str, Any]:
     """Constructor arguments of torch.nn's Transformer layers for a ModelSpec."""
-    return dict(d_model=m.d_model, nhead=m.n_heads, dim_feedforward=m.d_ff, dropout=m.dropout, activation=m.ffn,
-                batch_first=True)
+    return dict(
+        d_model=m.d_model,
+        nhead=m.n_heads,
+        dim_feedforward=m.d_ff,
+        dropout=m.dropout,
+        activation=m.ffn,
+        batch_first=True,
+    )
 
 
 def hf_config(case: ReferenceCase, attn: str = "eager", experts: str = "eager") -> Any:
@@ -102,15 +188,24 @@ def hf_config(case: ReferenceCase, attn: str = "eager", experts: str = "eager") 
     kind = d.pop("model_type")
     d.pop("architectures", None)
     if kind == "gpt2":
-        d["activation_function"] = "gelu"  # exact GELU: the tanh approximation's eager ops keep 4 more tensors
-    names = {"gpt2": "GPT2Config", "bert": "BertConfig", "t5": "T5Config", "llama": "LlamaConfig", "mixtral": "MixtralConfig"}
+        d["activation_function"] = (
+            "gelu"  # exact GELU: the tanh approximation's eager ops keep 4 more tensors
+        )
+    names = {
+        "gpt2": "GPT2Config",
+        "bert": "BertConfig",
+        "t5": "T5Config",
+        "llama": "LlamaConfig",
+        "mixtral": "MixtralConfig",
+    }
     if kind == "mixtral":
         d["experts_implementation"] = experts
     return getattr(tf, names[kind])(**d, attn_implementation=attn)
 
 
-def build_model(case: ReferenceCase, device: str = "cpu", attn: str = "eager",
-                experts: str = "eager") -> tuple[Any, tuple[Any, ...]]:
+def build_model(
+    case: ReferenceCase, device: str = "cpu", attn: str = "eager", experts: str = "eager"
+) -> tuple[Any, tuple[Any, ...]]:
     """The whole reference model and its inputs; the module's forward returns a tensor or tuple of tensors."""
     m, b, s = case.model, case.batch, case.seq_len
     gen = torch.Generator().manual_seed(0)
@@ -120,8 +215,11 @@ def build_model(case: ReferenceCase, device: str = "cpu", attn: str = "eager",
         else:
             module = _HFWrapper(case, attn, experts)
             ids = torch.randint(0, m.vocab_size, (b, s), generator=gen).to(device)
-            inputs = (ids, torch.randint(0, m.vocab_size, (b, case.dec_len), generator=gen).to(device)) \
-                if case.family == "t5" else (ids,)
+            inputs = (
+                (ids, torch.randint(0, m.vocab_size, (b, case.dec_len), generator=gen).to(device))
+                if case.family == "t5"
+                else (ids,)
+            )
     return module.train(), inputs
 
 
@@ -130,18 +228,27 @@ def _torch_stack(case: ReferenceCase) -> tuple[Any, tuple[Any, ...]]:
     kw = torch_layer_kwargs(m)
     x = torch.randn(b, s, m.d_model, requires_grad=True)  # as if from an embedding: its gradient is computed
     if case.family == "torch-encoder-layer":
-        return nn.TransformerEncoder(nn.TransformerEncoderLayer(**kw), m.n_layers, enable_nested_tensor=False), (x,)
+        return nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(**kw), m.n_layers, enable_nested_tensor=False
+        ), (x,)
     mem = torch.randn(b, case.dec_len, m.d_model, requires_grad=True)
     if case.family == "torch-decoder-layer":
         return nn.TransformerDecoder(nn.TransformerDecoderLayer(**kw), m.n_layers), (x, mem)
-    return (nn.Transformer(num_encoder_layers=m.n_layers, num_decoder_layers=m.n_decoder_layers, **kw),
-            (x, torch.randn(b, case.dec_len, m.d_model, requires_grad=True)))
+    return (
+        nn.Transformer(num_encoder_layers=m.n_layers, num_decoder_layers=m.n_decoder_layers, **kw),
+        (x, torch.randn(b, case.dec_len, m.d_model, requires_grad=True)),
+    )
 
 
 def _hf_class(case: ReferenceCase) -> Callable[[Any], Any]:
     tf = import_transformers()
-    names = {"gpt2": "GPT2LMHeadModel", "bert": "BertForPreTraining", "t5": "T5ForConditionalGeneration",
-             "llama": "LlamaForCausalLM", "mixtral": "MixtralForCausalLM"}
+    names = {
+        "gpt2": "GPT2LMHeadModel",
+        "bert": "BertForPreTraining",
+        "t5": "T5ForConditionalGeneration",
+        "llama": "LlamaForCausalLM",
+        "mixtral": "MixtralForCausalLM",
+    }
     cls: Callable[[Any], Any] = getattr(tf, names[case.family])
     return cls
 
@@ -158,7 +265,11 @@ class _HFWrapper(nn.Module):
     def forward(self, ids: Any, dec_ids: Any = None) -> Any:
         if self.family == "t5":
             return self.inner(input_ids=ids, decoder_input_ids=dec_ids, use_cache=False, return_dict=False)[0]
-        out = self.inner(ids, use_cache=False, return_dict=False) if self.family != "bert" else self.inner(ids, return_dict=False)
+        out = (
+            self.inner(ids, use_cache=False, return_dict=False)
+            if self.family != "bert"
+            else self.inner(ids, return_dict=False)
+        )
         return (out[0], out[1]) if self.family == "bert" else out[0]
 
 
@@ -228,8 +339,13 @@ def selective_attention(case: ReferenceCase) -> Callable[..., Any]:
     from torch.utils.checkpoint import checkpoint
 
     tf = import_transformers()
-    module_names = {"gpt2": "gpt2.modeling_gpt2", "bert": "bert.modeling_bert", "t5": "t5.modeling_t5",
-                    "llama": "llama.modeling_llama", "mixtral": "mixtral.modeling_mixtral"}
+    module_names = {
+        "gpt2": "gpt2.modeling_gpt2",
+        "bert": "bert.modeling_bert",
+        "t5": "t5.modeling_t5",
+        "llama": "llama.modeling_llama",
+        "mixtral": "mixtral.modeling_mixtral",
+    }
     mod = tf.models
     for part in module_names[case.family].split("."):
         mod = getattr(mod, part)

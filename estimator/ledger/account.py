@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import numpy as np
-
 from estimator.comms import collective_time_s, intra_node, ring_exchange_time_s
 from estimator.ledger.model import StageOps
 from estimator.ledger.ops import Op, sum_values
-from estimator.num import Flag, Num
+from estimator.num import Flag, Num, all_true, choose, maximum, minimum
 from estimator.roofline import Efficiencies, compute_time_s
 
 RECOMPUTE_NAMES = ("none", "selective", "full")
@@ -38,7 +36,13 @@ class Links:
         def link(stride: Num, size: Num) -> tuple[Num, Num]:
             return eff.link(intra_node(stride=stride, size=size, gpus_per_node=gpus_per_node))
 
-        return cls(tp=link(1, tp), cp=link(tp, cp), ep=link(tp * cp, ep), dp=link(tp, dp * cp), pp=link(tp * cp * dp, 2))
+        return cls(
+            tp=link(1, tp),
+            cp=link(tp, cp),
+            ep=link(tp * cp, ep),
+            dp=link(tp, dp * cp),
+            pp=link(tp * cp * dp, 2),
+        )
 
 
 def op_time_s(op: Op, eff: Efficiencies, links: Links) -> tuple[Num, Num]:
@@ -47,20 +51,40 @@ def op_time_s(op: Op, eff: Efficiencies, links: Links) -> tuple[Num, Num]:
     if op.kind == "collective":
         alpha, beta = getattr(links, op.group or "tp")
         if op.collective == "ring":
-            fwd = ring_exchange_time_s(n=op.group_size, payload_bytes=op.bytes, alpha_s=alpha, bandwidth_bytes_per_s=beta)
-            bwd = ring_exchange_time_s(n=op.group_size, payload_bytes=op.bytes * rule.byte_scale, alpha_s=alpha,
-                                       bandwidth_bytes_per_s=beta)
+            fwd = ring_exchange_time_s(
+                n=op.group_size, payload_bytes=op.bytes, alpha_s=alpha, bandwidth_bytes_per_s=beta
+            )
+            bwd = ring_exchange_time_s(
+                n=op.group_size,
+                payload_bytes=op.bytes * rule.byte_scale,
+                alpha_s=alpha,
+                bandwidth_bytes_per_s=beta,
+            )
         else:
             kind = op.collective or "all_reduce"
-            fwd = collective_time_s(collective=kind, n=op.group_size, payload_bytes=op.bytes, alpha_s=alpha,
-                                    bandwidth_bytes_per_s=beta)
-            bwd = rule.kernels * collective_time_s(collective=kind, n=op.group_size, payload_bytes=op.bytes * rule.byte_scale,
-                                                   alpha_s=alpha, bandwidth_bytes_per_s=beta)
+            fwd = collective_time_s(
+                collective=kind,
+                n=op.group_size,
+                payload_bytes=op.bytes,
+                alpha_s=alpha,
+                bandwidth_bytes_per_s=beta,
+            )
+            bwd = rule.kernels * collective_time_s(
+                collective=kind,
+                n=op.group_size,
+                payload_bytes=op.bytes * rule.byte_scale,
+                alpha_s=alpha,
+                bandwidth_bytes_per_s=beta,
+            )
         return op.count * fwd, op.count * bwd
     if op.kind in ("gemm", "attention"):
         timer = eff.gemm_time_s if op.kind == "gemm" else eff.attention_time_s
         fwd = timer(op.flops, op.bytes)
-        bwd = rule.kernels * timer(op.flops * rule.flop_scale, op.bytes * rule.byte_scale) if rule.kernels else 0.0
+        bwd = (
+            rule.kernels * timer(op.flops * rule.flop_scale, op.bytes * rule.byte_scale)
+            if rule.kernels
+            else 0.0
+        )
         return op.count * fwd, op.count * bwd
     fwd = eff.memory_time_s(op.bytes)
     return op.count * fwd, op.count * rule.kernels * eff.memory_time_s(op.bytes * rule.byte_scale)
@@ -70,12 +94,17 @@ def bound_by(op: Op, eff: Efficiencies) -> str:
     """What limits `op`'s forward kernel: compute, memory or communication (LLM-Viewer's roofline view)."""
     if op.kind == "collective":
         return "communication"
-    if op.kind in ("elementwise", "norm") or not np.all(np.asarray(op.flops) > 0):
+    if op.kind in ("elementwise", "norm") or not all_true(op.flops > 0):
         return "memory"
-    eta_max, half = (eff.gemm_max, eff.gemm_half_flops) if op.kind == "gemm" else (eff.attention_max,
-                                                                                       eff.attention_half_flops)
-    compute = compute_time_s(flops=op.flops, peak_flops_per_s=eff.peak_flops_per_s, eta_max=eta_max, half_flops=half)
-    return "compute" if np.all(compute >= eff.memory_time_s(op.bytes)) else "memory"
+    eta_max, half = (
+        (eff.gemm_max, eff.gemm_half_flops)
+        if op.kind == "gemm"
+        else (eff.attention_max, eff.attention_half_flops)
+    )
+    compute = compute_time_s(
+        flops=op.flops, peak_flops_per_s=eff.peak_flops_per_s, eta_max=eta_max, half_flops=half
+    )
+    return "compute" if all_true(compute >= eff.memory_time_s(op.bytes)) else "memory"
 
 
 @dataclass(frozen=True)
@@ -108,8 +137,20 @@ class LayerTime:
 def layer_time(ops: Iterable[Op], eff: Efficiencies, links: Links) -> LayerTime:
     """The time of a list of ops (one layer, or a stage's extras) with ring attention overlapped with the
     attention kernel it accompanies: each of the c − 1 exchanges hides behind one of the c blocks."""
-    parts: dict[str, Num] = dict.fromkeys(("compute_fwd", "compute_bwd", "tp_fwd", "tp_bwd", "ep_fwd", "ep_bwd",
-                                           "pp_fwd", "pp_bwd", "selective_fwd"), 0.0)
+    parts: dict[str, Num] = dict.fromkeys(
+        (
+            "compute_fwd",
+            "compute_bwd",
+            "tp_fwd",
+            "tp_bwd",
+            "ep_fwd",
+            "ep_bwd",
+            "pp_fwd",
+            "pp_bwd",
+            "selective_fwd",
+        ),
+        0.0,
+    )
     att_fwd: Num = 0.0
     att_bwd: Num = 0.0
     rings: list[tuple[Op, Num, Num]] = []
@@ -135,8 +176,8 @@ def layer_time(ops: Iterable[Op], eff: Efficiencies, links: Links) -> LayerTime:
     for op, fwd, bwd in rings:
         share = (op.group_size - 1) / op.group_size
         for raw, window, direction in ((fwd, att_fwd * share, "f"), (bwd, att_bwd * share, "b")):
-            exposed = np.maximum(0.0, raw - window)
-            hidden = hidden + np.minimum(raw, window) * (raw > 0)
+            exposed = maximum(0.0, raw - window)
+            hidden = hidden + minimum(raw, window) * (raw > 0)
             if direction == "f":
                 cp_fwd = cp_fwd + exposed
             else:
@@ -193,10 +234,7 @@ def saved_bytes(ops: Iterable[Op], recompute: str) -> Num:
 def saved_by_code(ops: Iterable[Op], code: Flag) -> Num:
     """`saved_bytes` for recompute codes 0/1/2 (none/selective/full), scalar or per grid row."""
     ops = tuple(ops)
-    options = [saved_bytes(ops, r) for r in RECOMPUTE_NAMES]
-    if np.ndim(code):
-        return np.choose(np.asarray(code), [np.broadcast_to(o, np.shape(code)) for o in options])
-    return options[int(code)]
+    return choose(code, [saved_bytes(ops, r) for r in RECOMPUTE_NAMES])
 
 
 def params_by_group(stage: StageOps, *, local: bool = False, active: bool = False) -> dict[str, Num]:
@@ -215,17 +253,39 @@ def params_by_group(stage: StageOps, *, local: bool = False, active: bool = Fals
     return out
 
 
-_BREAKDOWN = {"qkv_proj": "qkv_proj", "cross_q_proj": "qkv_proj", "cross_kv_proj": "qkv_proj", "out_proj": "out_proj",
-              "cross_out_proj": "out_proj", "router": "router", "logits": "logits", "mlm_transform": "heads",
-              "pooler": "heads", "nsp_head": "heads"}
+_BREAKDOWN = {
+    "qkv_proj": "qkv_proj",
+    "cross_q_proj": "qkv_proj",
+    "cross_kv_proj": "qkv_proj",
+    "out_proj": "out_proj",
+    "cross_out_proj": "out_proj",
+    "router": "router",
+    "logits": "logits",
+    "mlm_transform": "heads",
+    "pooler": "heads",
+    "nsp_head": "heads",
+}
 
 
 def forward_breakdown(stage: StageOps) -> dict[str, float]:
     """Forward FLOPs by component over a stage or the whole model (the public `flops_forward_per_sample`):
     projections, the two attention matmuls, FFN (experts included), router, logits, BERT heads, adapters,
     and the norms' element-wise work (not model FLOPs); `matmul` sums the matmuls."""
-    out = dict.fromkeys(("qkv_proj", "attn_scores", "attn_values", "out_proj", "ffn", "router", "logits", "heads",
-                         "adapters", "norms"), 0.0)
+    out = dict.fromkeys(
+        (
+            "qkv_proj",
+            "attn_scores",
+            "attn_values",
+            "out_proj",
+            "ffn",
+            "router",
+            "logits",
+            "heads",
+            "adapters",
+            "norms",
+        ),
+        0.0,
+    )
 
     def add(scale: Num, ops: tuple[Op, ...]) -> None:
         for op in ops:

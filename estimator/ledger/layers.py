@@ -25,20 +25,37 @@ from estimator.specs.model import ModelSpec
 
 # which op keeps each activation term of activations.py (a term not listed stays with the block's first op)
 _ATTENTION_TERM_OP = {
-    "qkv_input": "qkv_proj", "q": "core", "k": "core", "v": "core", "kv_repeat": "core",
-    "softmax_output": "core", "softmax_cast": "core", "attention_dropout_mask": "core",
-    "attention_dropout_output": "core", "flash_logsumexp": "core", "attention_bias": "core",
-    "out_proj_input": "out_proj", "attention_output_dropout_mask": "residual",
+    "qkv_input": "qkv_proj",
+    "q": "core",
+    "k": "core",
+    "v": "core",
+    "kv_repeat": "core",
+    "softmax_output": "core",
+    "softmax_cast": "core",
+    "attention_dropout_mask": "core",
+    "attention_dropout_output": "core",
+    "flash_logsumexp": "core",
+    "attention_bias": "core",
+    "out_proj_input": "out_proj",
+    "attention_output_dropout_mask": "residual",
 }
 _FFN_TERM_OP = {
-    "fc1_input": "fc1", "ffn_inner": "activation", "ffn_inner_dropout_mask": "activation",
-    "ffn_inner_dropout_output": "activation", "ffn_output_dropout_mask": "residual", "router_probs": "router",
-    "expert_input_copies": "fc1", "expert_outputs": "fc2", "routing_weights_and_indices": "router",
+    "fc1_input": "fc1",
+    "ffn_inner": "activation",
+    "ffn_inner_dropout_mask": "activation",
+    "ffn_inner_dropout_output": "activation",
+    "ffn_output_dropout_mask": "residual",
+    "router_probs": "router",
+    "expert_input_copies": "fc1",
+    "expert_outputs": "fc2",
+    "routing_weights_and_indices": "router",
     "router_topk": "router",
 }
 
 
-def _terms_by_op(terms: Mapping[str, Num], table: Mapping[str, str], default: str) -> dict[str, dict[str, Num]]:
+def _terms_by_op(
+    terms: Mapping[str, Num], table: Mapping[str, str], default: str
+) -> dict[str, dict[str, Num]]:
     out: dict[str, dict[str, Num]] = {}
     for name, value in terms.items():
         out.setdefault(table.get(name, default), {})[name] = value
@@ -61,15 +78,34 @@ class Weights:
     active: Num | None = None
 
 
-def gemm_op(name: str, w: Work, shape: tuple[Num, Num, Num], *, weights: Weights | None = None, count: Num = 1.0,
-            saved: Mapping[str, Num] | None = None, trainable: bool = True) -> Op:
+def gemm_op(
+    name: str,
+    w: Work,
+    shape: tuple[Num, Num, Num],
+    *,
+    weights: Weights | None = None,
+    count: Num = 1.0,
+    saved: Mapping[str, Num] | None = None,
+    trainable: bool = True,
+) -> Op:
     """A weight GEMM (rows×k)·(k×n); frozen under LoRA/QLoRA (dgrad only) unless `trainable` (an adapter)."""
     rows, k, n = shape
     p = weights or Weights()
     backward: Backward = "frozen_gemm" if (w.frozen and not trainable) else "gemm"
-    return Op(name, "gemm", backward, flops=linear_flops(tokens=rows, d_in=k, d_out=n), bytes=gemm_bytes(w, rows, k, n),
-              count=count, matmul=True, saved_terms=dict(saved or {}), params=p.total, params_local=p.local,
-              params_active=p.active, param_group=p.group)
+    return Op(
+        name,
+        "gemm",
+        backward,
+        flops=linear_flops(tokens=rows, d_in=k, d_out=n),
+        bytes=gemm_bytes(w, rows, k, n),
+        count=count,
+        matmul=True,
+        saved_terms=dict(saved or {}),
+        params=p.total,
+        params_local=p.local,
+        params_active=p.active,
+        param_group=p.group,
+    )
 
 
 def norm_op(name: str, model: ModelSpec, w: Work, saved: Mapping[str, Num] | None = None) -> Op:
@@ -77,28 +113,50 @@ def norm_op(name: str, model: ModelSpec, w: Work, saved: Mapping[str, Num] | Non
     hidden = w.tokens * model.d_model * w.outside_tp
     rms = model.norm == "rmsnorm"
     p = norm_params(d_model=model.d_model, rms=rms, bias=model.bias)
-    return Op(name, "norm", "elementwise", flops=norm_flops(tokens=w.tokens * w.outside_tp, d_model=model.d_model, rms=rms),
-              bytes=2 * w.act_bytes * hidden, saved_terms=dict(saved or {}), params=p, params_local=p,
-              param_group="norms")
+    return Op(
+        name,
+        "norm",
+        "elementwise",
+        flops=norm_flops(tokens=w.tokens * w.outside_tp, d_model=model.d_model, rms=rms),
+        bytes=2 * w.act_bytes * hidden,
+        saved_terms=dict(saved or {}),
+        params=p,
+        params_local=p,
+        param_group="norms",
+    )
 
 
 def _residual(name: str, model: ModelSpec, w: Work, saved: Mapping[str, Num] | None = None) -> Op:
     """Fused bias-dropout-add: reads the block output and the residual, writes the sum, plus a 1-byte mask."""
     hidden = w.tokens * model.d_model * w.outside_tp
     mask = 1.0 if model.dropout > 0 else 0.0
-    return Op(name, "elementwise", "elementwise", bytes=(3 * w.act_bytes + mask) * hidden, saved_terms=dict(saved or {}))
+    return Op(
+        name,
+        "elementwise",
+        "elementwise",
+        bytes=(3 * w.act_bytes + mask) * hidden,
+        saved_terms=dict(saved or {}),
+    )
 
 
 def _tp_exchange(name: str, model: ModelSpec, w: Work) -> Op:
     """One all-reduce of the b·s·h block output per direction, or with sequence parallelism an all-gather
     plus a reduce-scatter: the same bytes and ring steps (Korthikanti et al. 2022 Sec. 4.2.2), so one
     all-reduce stands for both. On the critical path, as in Megatron-LM."""
-    return Op(name, "collective", "collective", bytes=w.act_bytes * w.tokens * model.d_model,
-              collective="all_reduce", group="tp", group_size=w.tp)
+    return Op(
+        name,
+        "collective",
+        "collective",
+        bytes=w.act_bytes * w.tokens * model.d_model,
+        collective="all_reduce",
+        group="tp",
+        group_size=w.tp,
+    )
 
 
-def _attention_core(prefix: str, model: ModelSpec, w: Work, kv_len: Num, causal: float,
-                    saved: Mapping[str, Num]) -> list[Op]:
+def _attention_core(
+    prefix: str, model: ModelSpec, w: Work, kv_len: Num, causal: float, saved: Mapping[str, Num]
+) -> list[Op]:
     """The attention core over `kv_len` keys: a fused FlashAttention kernel (Dao et al. 2022: skips the
     masked blocks of a causal mask; keeps no s×s tensor) or Megatron's unfused path (QKᵀ and P·V batched
     GEMMs computed in full, a scale-mask-softmax + dropout kernel reading and writing the s×s scores).
@@ -107,20 +165,47 @@ def _attention_core(prefix: str, model: ModelSpec, w: Work, kv_len: Num, causal:
     b, q = w.batch, w.q_len
     drops = tuple(k for k in saved if k in SELECTIVE_DROPS)
     if w.flash:
-        flops = 2 * attention_matmul_flops(q_tokens=b * q, kv_tokens=kv_len, n_heads=heads, d_head=model.d_head,
-                                           causal_fraction=causal)
-        io = w.act_bytes * b * 2 * q * heads * model.d_head + w.kvbytes * b * 2 * kv_len * model.n_kv_heads / w.tp * model.d_head
-        return [Op(f"{prefix}attention", "attention", "flash", flops=flops, bytes=io, matmul=True, saved_terms=dict(saved),
-                   selective_drop=drops)]
-    one = attention_matmul_flops(q_tokens=b * q, kv_tokens=kv_len, n_heads=heads, d_head=model.d_head,
-                                 causal_fraction=causal)
+        flops = 2 * attention_matmul_flops(
+            q_tokens=b * q, kv_tokens=kv_len, n_heads=heads, d_head=model.d_head, causal_fraction=causal
+        )
+        io = (
+            w.act_bytes * b * 2 * q * heads * model.d_head
+            + w.kvbytes * b * 2 * kv_len * model.n_kv_heads / w.tp * model.d_head
+        )
+        return [
+            Op(
+                f"{prefix}attention",
+                "attention",
+                "flash",
+                flops=flops,
+                bytes=io,
+                matmul=True,
+                saved_terms=dict(saved),
+                selective_drop=drops,
+            )
+        ]
+    one = attention_matmul_flops(
+        q_tokens=b * q, kv_tokens=kv_len, n_heads=heads, d_head=model.d_head, causal_fraction=causal
+    )
     io = w.act_bytes * b * heads * (q * kv_len + (q + kv_len) * model.d_head)
     scores = b * heads * q * kv_len
     dropout = 1.0 if model.dropout > 0 else 0.0
     softmax_bytes = 2 * w.act_bytes * scores + (2 * w.act_bytes + 1) * scores * dropout
-    return [Op(f"{prefix}attention", "attention", "attn_gemm", flops=one, bytes=io, count=2.0, matmul=True,
-               saved_terms=dict(saved), selective_drop=drops, selective_recompute=True),
-            Op(f"{prefix}softmax", "elementwise", "softmax", bytes=softmax_bytes, selective_recompute=True)]
+    return [
+        Op(
+            f"{prefix}attention",
+            "attention",
+            "attn_gemm",
+            flops=one,
+            bytes=io,
+            count=2.0,
+            matmul=True,
+            saved_terms=dict(saved),
+            selective_drop=drops,
+            selective_recompute=True,
+        ),
+        Op(f"{prefix}softmax", "elementwise", "softmax", bytes=softmax_bytes, selective_recompute=True),
+    ]
 
 
 def attention_ops(model: ModelSpec, w: Work, *, cross_kv_len: Num = 0) -> list[Op]:
@@ -131,32 +216,70 @@ def attention_ops(model: ModelSpec, w: Work, *, cross_kv_len: Num = 0) -> list[O
     m, t = model, w.tp
     q_dim, kv_dim = m.n_heads * m.d_head, m.n_kv_heads * m.d_head
     kv_len = cross_kv_len if cross else w.kv_len
-    terms = _terms_by_op(attention_block_terms(m, w.act_shape(kv_len), cross=cross), _ATTENTION_TERM_OP, "norm")
+    terms = _terms_by_op(
+        attention_block_terms(m, w.act_shape(kv_len), cross=cross), _ATTENTION_TERM_OP, "norm"
+    )
     ops = [norm_op(f"{prefix}norm", m, w, terms.get("norm"))]
     if cross:
         q = linear_params(d_in=m.d_model, d_out=q_dim, bias=m.bias)
         kv = linear_params(d_in=m.d_model, d_out=2 * kv_dim, bias=m.bias)
-        ops += [gemm_op("cross_q_proj", w, (w.tokens, m.d_model, q_dim / t), weights=Weights(q, q / t, "attention"),
-                        saved=terms.get("qkv_proj"), trainable=False),
-                gemm_op("cross_kv_proj", w, (w.batch * cross_kv_len, m.d_model, 2 * kv_dim / t),
-                        weights=Weights(kv, kv / t, "attention"), trainable=False)]
+        ops += [
+            gemm_op(
+                "cross_q_proj",
+                w,
+                (w.tokens, m.d_model, q_dim / t),
+                weights=Weights(q, q / t, "attention"),
+                saved=terms.get("qkv_proj"),
+                trainable=False,
+            ),
+            gemm_op(
+                "cross_kv_proj",
+                w,
+                (w.batch * cross_kv_len, m.d_model, 2 * kv_dim / t),
+                weights=Weights(kv, kv / t, "attention"),
+                trainable=False,
+            ),
+        ]
     else:
         qkv = linear_params(d_in=m.d_model, d_out=q_dim + 2 * kv_dim, bias=m.bias)
-        ops.append(gemm_op("qkv_proj", w, (w.tokens, m.d_model, (q_dim + 2 * kv_dim) / t),
-                           weights=Weights(qkv, qkv / t, "attention"), saved=terms.get("qkv_proj"), trainable=False))
+        ops.append(
+            gemm_op(
+                "qkv_proj",
+                w,
+                (w.tokens, m.d_model, (q_dim + 2 * kv_dim) / t),
+                weights=Weights(qkv, qkv / t, "attention"),
+                saved=terms.get("qkv_proj"),
+                trainable=False,
+            )
+        )
         if m.position == "rope":  # rotates Q and K in place: read and write both
-            ops.append(Op("rope", "elementwise", "elementwise",
-                          bytes=2 * w.act_bytes * w.tokens * (m.n_heads + m.n_kv_heads) * m.d_head / t))
+            ops.append(
+                Op(
+                    "rope",
+                    "elementwise",
+                    "elementwise",
+                    bytes=2 * w.act_bytes * w.tokens * (m.n_heads + m.n_kv_heads) * m.d_head / t,
+                )
+            )
     ops += _attention_core(prefix, m, w, kv_len, 1.0 if cross else w.causal_fraction, terms.get("core", {}))
     if not cross:
         ops.append(_ring_exchange(m, w))  # zero time when cp = 1
     out = linear_params(d_in=q_dim, d_out=m.d_model, bias=m.bias)
-    out_bias = m.bias * m.d_model  # a row-parallel layer's bias is added once, after the reduction: replicated
-    ops += [gemm_op(f"{prefix}out_proj", w, (w.tokens, q_dim / t, m.d_model),
-                    weights=Weights(out, (out - out_bias) / t + out_bias, "attention"), saved=terms.get("out_proj"),
-                    trainable=False),
-            _residual(f"{prefix}residual", m, w, terms.get("residual")),
-            _tp_exchange(f"{prefix}tp_exchange", m, w)]
+    out_bias = (
+        m.bias * m.d_model
+    )  # a row-parallel layer's bias is added once, after the reduction: replicated
+    ops += [
+        gemm_op(
+            f"{prefix}out_proj",
+            w,
+            (w.tokens, q_dim / t, m.d_model),
+            weights=Weights(out, (out - out_bias) / t + out_bias, "attention"),
+            saved=terms.get("out_proj"),
+            trainable=False,
+        ),
+        _residual(f"{prefix}residual", m, w, terms.get("residual")),
+        _tp_exchange(f"{prefix}tp_exchange", m, w),
+    ]
     return ops
 
 
@@ -164,8 +287,16 @@ def _ring_exchange(model: ModelSpec, w: Work) -> Op:
     """Ring attention (Liu et al. 2023): c − 1 exchanges of the local K and V, each overlapped with one block
     of the attention computation; backward sends their gradients too (twice the bytes)."""
     kv = 2 * w.act_bytes * w.tokens * model.n_kv_heads * model.d_head / w.tp
-    return Op("cp_ring", "collective", "ring", bytes=kv, collective="ring", group="cp", group_size=w.cp,
-              hidden_behind="attention")
+    return Op(
+        "cp_ring",
+        "collective",
+        "ring",
+        bytes=kv,
+        collective="ring",
+        group="cp",
+        group_size=w.cp,
+        hidden_behind="attention",
+    )
 
 
 def _expert_share(model: ModelSpec, w: Work) -> tuple[Num, Num]:
@@ -199,17 +330,39 @@ def _ffn(model: ModelSpec, w: Work, f: FFNSpec, terms: Mapping[str, Mapping[str,
     fc1 = linear_params(d_in=m.d_model, d_out=gated * f.d_ff, bias=m.bias)
     fc2 = linear_params(d_in=f.d_ff, d_out=m.d_model, bias=m.bias)
     fc2_bias = m.bias * m.d_model  # row-parallel: replicated on every tp rank
-    act = Op(f"{f.prefix}activation", "elementwise", "elementwise",
-             bytes=w.act_bytes * f.rows * f.d_ff / t * (3 if m.gated_ffn else 2), count=f.count,
-             saved_terms=dict(terms.get("activation", {})))
+    act = Op(
+        f"{f.prefix}activation",
+        "elementwise",
+        "elementwise",
+        bytes=w.act_bytes * f.rows * f.d_ff / t * (3 if m.gated_ffn else 2),
+        count=f.count,
+        saved_terms=dict(terms.get("activation", {})),
+    )
     return [
-        gemm_op(f"{f.prefix}fc1", w, (f.rows, m.d_model, gated * f.d_ff / t), count=f.count,
-                weights=Weights(f.total * fc1, f.total * fc1 / f.split, f.group, f.active * fc1),
-                saved=terms.get("fc1"), trainable=False),
+        gemm_op(
+            f"{f.prefix}fc1",
+            w,
+            (f.rows, m.d_model, gated * f.d_ff / t),
+            count=f.count,
+            weights=Weights(f.total * fc1, f.total * fc1 / f.split, f.group, f.active * fc1),
+            saved=terms.get("fc1"),
+            trainable=False,
+        ),
         act,
-        gemm_op(f"{f.prefix}fc2", w, (f.rows, f.d_ff / t, m.d_model), count=f.count,
-                weights=Weights(f.total * fc2, f.total * ((fc2 - fc2_bias) / f.split + fc2_bias * t / f.split), f.group,
-                                f.active * fc2), saved=terms.get("fc2"), trainable=False),
+        gemm_op(
+            f"{f.prefix}fc2",
+            w,
+            (f.rows, f.d_ff / t, m.d_model),
+            count=f.count,
+            weights=Weights(
+                f.total * fc2,
+                f.total * ((fc2 - fc2_bias) / f.split + fc2_bias * t / f.split),
+                f.group,
+                f.active * fc2,
+            ),
+            saved=terms.get("fc2"),
+            trainable=False,
+        ),
     ]
 
 
@@ -223,21 +376,75 @@ def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
         ops += _ffn(m, w, FFNSpec("", w.tokens, m.d_ff, 1.0, "ffn", split=w.tp), terms)
     else:
         router = router_params(d_model=m.d_model, n_experts=m.n_experts)
-        ops.append(Op("router", "gemm", "frozen_gemm" if w.frozen else "gemm",
-                      flops=linear_flops(tokens=w.tokens, d_in=m.d_model, d_out=m.n_experts),
-                      bytes=gemm_bytes(w, w.tokens, m.d_model, m.n_experts), matmul=True,
-                      saved_terms=dict(terms.get("router", {})), params=router, params_local=router, param_group="router"))
+        ops.append(
+            Op(
+                "router",
+                "gemm",
+                "frozen_gemm" if w.frozen else "gemm",
+                flops=linear_flops(tokens=w.tokens, d_in=m.d_model, d_out=m.n_experts),
+                bytes=gemm_bytes(w, w.tokens, m.d_model, m.n_experts),
+                matmul=True,
+                saved_terms=dict(terms.get("router", {})),
+                params=router,
+                params_local=router,
+                param_group="router",
+            )
+        )
         payload = w.act_bytes * w.tokens * m.top_k * m.d_model
-        ops.append(Op("ep_dispatch", "collective", "collective", bytes=payload, collective="all_to_all", group="ep",
-                      group_size=w.ep))
+        ops.append(
+            Op(
+                "ep_dispatch",
+                "collective",
+                "collective",
+                bytes=payload,
+                collective="all_to_all",
+                group="ep",
+                group_size=w.ep,
+            )
+        )
         touched, per_expert = _expert_share(m, w)
-        ops += _ffn(m, w, FFNSpec("experts_", per_expert, m.d_ff_expert, touched, "experts", split=w.tp * w.ep,
-                                  total=m.n_experts, active=m.top_k), terms)
-        ops.append(Op("ep_combine", "collective", "collective", bytes=payload, collective="all_to_all", group="ep",
-                      group_size=w.ep))
+        ops += _ffn(
+            m,
+            w,
+            FFNSpec(
+                "experts_",
+                per_expert,
+                m.d_ff_expert,
+                touched,
+                "experts",
+                split=w.tp * w.ep,
+                total=m.n_experts,
+                active=m.top_k,
+            ),
+            terms,
+        )
+        ops.append(
+            Op(
+                "ep_combine",
+                "collective",
+                "collective",
+                bytes=payload,
+                collective="all_to_all",
+                group="ep",
+                group_size=w.ep,
+            )
+        )
         if m.n_shared_experts:
-            ops += _ffn(m, w, FFNSpec("shared_", w.tokens, m.d_ff_expert, m.n_shared_experts, "ffn", split=w.tp,
-                                      total=m.n_shared_experts, active=m.n_shared_experts), {})
+            ops += _ffn(
+                m,
+                w,
+                FFNSpec(
+                    "shared_",
+                    w.tokens,
+                    m.d_ff_expert,
+                    m.n_shared_experts,
+                    "ffn",
+                    split=w.tp,
+                    total=m.n_shared_experts,
+                    active=m.n_shared_experts,
+                ),
+                {},
+            )
     ops += [_residual("ffn_residual", m, w, terms.get("residual")), _tp_exchange("ffn_tp_exchange", m, w)]
     return ops
 
@@ -255,8 +462,18 @@ def finetune_ops(model: ModelSpec, w: Work, *, cross: bool) -> list[Op]:
         rows = w.tokens * share
         a = copies * linear_params(d_in=d_in, d_out=ft.rank, bias=0)
         b = copies * linear_params(d_in=ft.rank, d_out=d_out, bias=0)
-        ops += [gemm_op(f"lora{i}_a", w, (rows, d_in, ft.rank), count=copies, weights=Weights(a, a / t, "adapters")),
-                gemm_op(f"lora{i}_b", w, (rows, ft.rank, d_out / t), count=copies, weights=Weights(b, b / t, "adapters"))]
+        ops += [
+            gemm_op(
+                f"lora{i}_a", w, (rows, d_in, ft.rank), count=copies, weights=Weights(a, a / t, "adapters")
+            ),
+            gemm_op(
+                f"lora{i}_b",
+                w,
+                (rows, ft.rank, d_out / t),
+                count=copies,
+                weights=Weights(b, b / t, "adapters"),
+            ),
+        ]
     if ft.method == "qlora":
         weights = layer_weight_params(model, cross=cross) / t
         ops.append(Op("qlora_dequant", "elementwise", "once", bytes=DEQUANT_BYTES_PER_PARAM * weights))
@@ -266,7 +483,11 @@ def finetune_ops(model: ModelSpec, w: Work, *, cross: bool) -> list[Op]:
 def layer_weight_params(model: ModelSpec, *, cross: bool) -> Num:
     """All parameters of one layer (whole model, not split), from its ops: what QLoRA dequantises."""
     probe = Work(batch=1, q_len=1, kv_len=1)
-    ops = attention_ops(model, probe) + (attention_ops(model, probe, cross_kv_len=1) if cross else []) + ffn_ops(model, probe)
+    ops = (
+        attention_ops(model, probe)
+        + (attention_ops(model, probe, cross_kv_len=1) if cross else [])
+        + ffn_ops(model, probe)
+    )
     return sum(op.params for op in ops)
 
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from estimator.ledger.layers import Weights, gemm_bytes, gemm_op, layer_ops, norm_op
 from estimator.ledger.ops import Op
 from estimator.ledger.work import Work
-from estimator.num import Flag, Num
+from estimator.num import Flag, Num, clip, maximum, where
 from estimator.params import (
     embedding_params,
     nsp_head_params,
@@ -54,9 +52,14 @@ def even_stage(model: ModelSpec, *, pp: Num, rank: Num) -> StageStack:
     """Stage `rank` of `pp` equal stages: encoder layers first, then decoder layers (Megatron-LM's order)."""
     per_stage = model.total_layers // pp
     first_layer = rank * per_stage
-    n_dec = (np.clip(first_layer + per_stage - np.maximum(first_layer, model.n_layers), 0, per_stage)
-             if model.n_decoder_layers else 0)
-    return StageStack(encoder_layers=per_stage - n_dec, decoder_layers=n_dec, first=rank == 0, last=rank == pp - 1)
+    n_dec = (
+        clip(first_layer + per_stage - maximum(first_layer, model.n_layers), 0, per_stage)
+        if model.n_decoder_layers
+        else 0
+    )
+    return StageStack(
+        encoder_layers=per_stage - n_dec, decoder_layers=n_dec, first=rank == 0, last=rank == pp - 1
+    )
 
 
 def embedding_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
@@ -67,8 +70,17 @@ def embedding_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
     types = m.type_vocab_size * m.d_model
     stacks = 2 if m.architecture == "encoder-decoder" else 1
     looked_up = w.batch * (shape.encoder_tokens + shape.decoder_tokens) / w.cp
-    ops = [Op("embedding", "elementwise", "elementwise", bytes=2 * w.act_bytes * looked_up * m.d_model,
-              params=table + types, params_local=table / w.tp + types, param_group="embedding")]
+    ops = [
+        Op(
+            "embedding",
+            "elementwise",
+            "elementwise",
+            bytes=2 * w.act_bytes * looked_up * m.d_model,
+            params=table + types,
+            params_local=table / w.tp + types,
+            param_group="embedding",
+        )
+    ]
     if m.embedding_norm:
         ops.append(replace(norm_op("embedding_norm", m, w), param_group="embedding"))
     if m.position == "learned":
@@ -95,32 +107,64 @@ def head_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
     if m.output_head == "mlm":  # dense h×h, norm and a V bias on the predicted positions (replicated over tp)
         transform = m.d_model * m.d_model + m.bias * m.d_model + norm_op("mlm_norm", m, w).params
         head = transform + m.bias * m.vocab_size
-        ops.append(gemm_op("mlm_transform", w, (positions, m.d_model, m.d_model),
-                           weights=Weights(head, head, "output_head"), trainable=False))
+        ops.append(
+            gemm_op(
+                "mlm_transform",
+                w,
+                (positions, m.d_model, m.d_model),
+                weights=Weights(head, head, "output_head"),
+                trainable=False,
+            )
+        )
     if m.output_head != "none":
         table = embedding_params(vocab_size=m.vocab_size, d_model=m.d_model)
         own = 0.0 if m.tie_embeddings else table
-        local = table / t if not m.tie_embeddings else np.where(w.pp > 1, table / t, 0.0)
-        saved = {"logits_fp32": 4.0 * positions * m.vocab_size / t,
-                 "output_input": w.act_bytes * w.tokens * m.d_model * w.outside_tp}
-        ops += [gemm_op("logits", w, (positions, m.d_model, m.vocab_size / t), weights=Weights(own, local, "output_head"),
-                        saved=saved, trainable=False),
-                Op("cross_entropy", "elementwise", "elementwise", bytes=(w.act_bytes + 4) * positions * m.vocab_size / t)]
+        local = table / t if not m.tie_embeddings else where(w.pp > 1, table / t, 0.0)
+        saved = {
+            "logits_fp32": 4.0 * positions * m.vocab_size / t,
+            "output_input": w.act_bytes * w.tokens * m.d_model * w.outside_tp,
+        }
+        ops += [
+            gemm_op(
+                "logits",
+                w,
+                (positions, m.d_model, m.vocab_size / t),
+                weights=Weights(own, local, "output_head"),
+                saved=saved,
+                trainable=False,
+            ),
+            Op(
+                "cross_entropy",
+                "elementwise",
+                "elementwise",
+                bytes=(w.act_bytes + 4) * positions * m.vocab_size / t,
+            ),
+        ]
     nsp = w.batch * shape.nsp_sequences
     if m.pooler:
         p = pooler_params(d_model=m.d_model)
-        ops.append(gemm_op("pooler", w, (nsp, m.d_model, m.d_model), weights=Weights(p, p, "pooler"), trainable=False))
+        ops.append(
+            gemm_op(
+                "pooler", w, (nsp, m.d_model, m.d_model), weights=Weights(p, p, "pooler"), trainable=False
+            )
+        )
     if m.nsp_head:
         p = nsp_head_params(d_model=m.d_model)
-        ops.append(gemm_op("nsp_head", w, (nsp, m.d_model, 2), weights=Weights(p, p, "nsp_head"), trainable=False))
+        ops.append(
+            gemm_op("nsp_head", w, (nsp, m.d_model, 2), weights=Weights(p, p, "nsp_head"), trainable=False)
+        )
     return ops
 
 
-def layer_works(model: ModelSpec, base: Work, shape: SampleShape, causal_fraction: float) -> tuple[Work, Work]:
+def layer_works(
+    model: ModelSpec, base: Work, shape: SampleShape, causal_fraction: float
+) -> tuple[Work, Work]:
     """The work of an encoder (or decoder-only) layer and of an encoder-decoder's decoder layer: their
     lengths, split over cp, with the causal share applying to decoder self-attention only."""
     enc_causal = causal_fraction if model.architecture == "decoder" else 1.0
-    enc = replace(base, q_len=shape.encoder_tokens / base.cp, kv_len=shape.encoder_tokens, causal_fraction=enc_causal)
+    enc = replace(
+        base, q_len=shape.encoder_tokens / base.cp, kv_len=shape.encoder_tokens, causal_fraction=enc_causal
+    )
     dec_len = max(shape.decoder_tokens, 1.0)
     dec = replace(base, q_len=dec_len / base.cp, kv_len=dec_len, causal_fraction=causal_fraction)
     return enc, dec
@@ -135,24 +179,43 @@ class StageOps:
     extras: tuple[tuple[Flag, tuple[Op, ...]], ...]
 
 
-def stage_ops(model: ModelSpec, base: Work, shape: SampleShape, stack: StageStack, causal_fraction: float) -> StageOps:
+def stage_ops(
+    model: ModelSpec, base: Work, shape: SampleShape, stack: StageStack, causal_fraction: float
+) -> StageOps:
     """Everything one GPU of one stage runs for one micro-batch of `base.batch` sequences."""
     enc, dec = layer_works(model, base, shape, causal_fraction)
     layers: list[tuple[Num, tuple[Op, ...]]] = [(stack.encoder_layers, tuple(layer_ops(model, enc)))]
     if model.n_decoder_layers:
         layers.append((stack.decoder_layers, tuple(layer_ops(model, dec, cross_kv_len=shape.encoder_tokens))))
     head_work = dec if model.architecture == "encoder-decoder" else enc
-    extras = ((stack.first, tuple(embedding_ops(model, enc, shape))), (stack.last, tuple(head_ops(model, head_work, shape))))
+    extras = (
+        (stack.first, tuple(embedding_ops(model, enc, shape))),
+        (stack.last, tuple(head_ops(model, head_work, shape))),
+    )
     return StageOps(layers=tuple(layers), extras=extras)
 
 
-def sample_ops(model: ModelSpec, shape: SampleShape, *, causal_fraction: float, base: Work | None = None) -> StageOps:
+def sample_ops(
+    model: ModelSpec, shape: SampleShape, *, causal_fraction: float, base: Work | None = None
+) -> StageOps:
     """The whole model for one sample on one GPU (no parallelism): every layer, the embedding and the head."""
     w = base or Work(batch=1, q_len=shape.encoder_tokens, kv_len=shape.encoder_tokens)
     w = replace(w, tp=1, cp=1, ep=1, sp=0, pp=1, batch=1)
-    stack = StageStack(encoder_layers=model.n_layers, decoder_layers=model.n_decoder_layers, first=True, last=True)
+    stack = StageStack(
+        encoder_layers=model.n_layers, decoder_layers=model.n_decoder_layers, first=True, last=True
+    )
     return stage_ops(model, w, shape, stack, causal_fraction)
 
 
-__all__ = ["SampleShape", "StageOps", "StageStack", "embedding_ops", "even_stage", "gemm_bytes", "head_ops",
-           "layer_works", "sample_ops", "stage_ops"]
+__all__ = [
+    "SampleShape",
+    "StageOps",
+    "StageStack",
+    "embedding_ops",
+    "even_stage",
+    "gemm_bytes",
+    "head_ops",
+    "layer_works",
+    "sample_ops",
+    "stage_ops",
+]

@@ -30,12 +30,34 @@ from typing import Literal
 from estimator.num import Num
 
 OpKind = Literal["gemm", "attention", "elementwise", "norm", "collective"]
-Backward = Literal["gemm", "frozen_gemm", "attn_gemm", "flash", "softmax", "elementwise", "collective", "ring", "once",
-                   "none"]
+Backward = Literal[
+    "gemm",
+    "frozen_gemm",
+    "attn_gemm",
+    "flash",
+    "softmax",
+    "elementwise",
+    "collective",
+    "ring",
+    "once",
+    "none",
+]
 Group = Literal["tp", "cp", "ep", "pp", "dp"]
 Collective = Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv", "ring"]
-ParamGroup = Literal["", "attention", "ffn", "experts", "router", "norms", "embedding", "position", "output_head",
-                     "pooler", "nsp_head", "adapters"]
+ParamGroup = Literal[
+    "",
+    "attention",
+    "ffn",
+    "experts",
+    "router",
+    "norms",
+    "embedding",
+    "position",
+    "output_head",
+    "pooler",
+    "nsp_head",
+    "adapters",
+]
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,16 @@ class Work:
 
     def act_shape(self, kv_len: Num | None = None) -> ActShape:
         """The activation-memory shape of activations.py for this work (optionally another kv length)."""
-        return ActShape(self.batch, self.q_len, self.kv_len if kv_len is None else kv_len, self.tp, self.sp,
-                        self.act_bytes, self.flash, self.kernels)
+        return ActShape(
+            self.batch,
+            self.q_len,
+            self.kv_len if kv_len is None else kv_len,
+            self.tp,
+            self.sp,
+            self.act_bytes,
+            self.flash,
+            self.kernels,
+        )
 
     def with_(self, **changes: object) -> Work:
         from dataclasses import replace

@@ -45,7 +45,10 @@ class PlanResult:
     configuration that does not, each with its reason."""
 
     table: pd.DataFrame
-    configurations_evaluated: int
+    configurations_generated: int  # the grid: every combination of the search's dimensions
+    configurations_evaluated: (
+        int  # of them, those whose layout is valid and whose cost, time and memory were computed
+    )
     search_time_s: float
     chunks: tuple[RejectedChunk, ...] = ()
 
@@ -62,7 +65,9 @@ class PlanResult:
 
     def unpriced_hardware(self) -> list[str]:
         """Profiles searched without a price (their plans cannot be ranked by cost or held to a budget)."""
-        code = REASONS.index("no price in the hardware profile (cannot be ranked by cost or held to a budget)")
+        code = REASONS.index(
+            "no price in the hardware profile (cannot be ranked by cost or held to a budget)"
+        )
         return sorted({c.hardware for c in self.chunks if (c.reason == code).any()})
 
     def rejected(self, limit: int = 1000) -> pd.DataFrame:
@@ -73,8 +78,14 @@ class PlanResult:
             coords = np.unravel_index(idx, [len(chunk.values[d]) for d in DIMS])
             for j, i in enumerate(idx):
                 row = {d: chunk.values[d][coords[k][j]] for k, d in enumerate(DIMS)}
-                rows.append({"hardware": chunk.hardware, "precision": chunk.precision, **row,
-                             "reason": REASONS[chunk.reason[i]]})
+                rows.append(
+                    {
+                        "hardware": chunk.hardware,
+                        "precision": chunk.precision,
+                        **row,
+                        "reason": REASONS[chunk.reason[i]],
+                    }
+                )
         return pd.DataFrame(rows)
 
 
@@ -82,13 +93,27 @@ def columns_of(grid: dict[str, np.ndarray]) -> Columns:
     """The grid rows as the numeric columns every composition takes."""
     g = grid
     dp = g["gpus"] // (g["tp"] * g["pp"] * g["cp"])
-    return Columns(gpus=g["gpus"], tp=g["tp"], pp=g["pp"], cp=g["cp"], ep=g["ep"], dp=dp, micro_batch=g["micro_batch"],
-                   virtual_stages=g["virtual_stages"], micro_batches=g["global_batch"] // (g["micro_batch"] * dp),
-                   global_batch=g["global_batch"], sp=g["sp"], zero=g["zero"], recompute=g["recompute"],
-                   schedule=np.where(g["virtual_stages"] > 1, 1, 0))
+    return Columns(
+        gpus=g["gpus"],
+        tp=g["tp"],
+        pp=g["pp"],
+        cp=g["cp"],
+        ep=g["ep"],
+        dp=dp,
+        micro_batch=g["micro_batch"],
+        virtual_stages=g["virtual_stages"],
+        micro_batches=g["global_batch"] // (g["micro_batch"] * dp),
+        global_batch=g["global_batch"],
+        sp=g["sp"],
+        zero=g["zero"],
+        recompute=g["recompute"],
+        schedule=np.where(g["virtual_stages"] > 1, 1, 0),
+    )
 
 
-def _chunk(sc: Scenario, plan: PlanSpec, grid: dict[str, np.ndarray], reason: np.ndarray) -> dict[str, np.ndarray]:
+def _chunk(
+    sc: Scenario, plan: PlanSpec, grid: dict[str, np.ndarray], reason: np.ndarray
+) -> dict[str, np.ndarray]:
     """Evaluate the structurally valid rows of one (hardware, precision) chunk with `training.evaluate`, the
     composition `estimator train` uses."""
     ok = reason == 0
@@ -115,13 +140,25 @@ def _chunk(sc: Scenario, plan: PlanSpec, grid: dict[str, np.ndarray], reason: np
     for broken, code in reversed(rules):
         sub[(sub == 0) & broken] = code
     ones = np.ones(n)
-    out = {"mfu_cap": np.full(n, cap), "step_time_s": total, "train_days": ev.train_days * ones,
-           "gpu_hours": ev.gpu_hours * ones, "cost_usd": ev.cost_usd * ones, "usd_per_gpu_hour": np.full(n, price),
-           "mfu": ev.mfu * ones, "hfu": ev.hfu * ones, "memory_per_gpu_bytes": mem_total, "memory_fraction": mem_total / usable,
-           "energy_kwh": ev.energy_kwh * ones, "co2_kg": ev.co2_kg * ones, "dp": np.asarray(cols.dp),
-           "step_time_s_low": ev.step_s_low * ones, "step_time_s_high": ev.step_s_high * ones,
-           "cost_usd_high": ev.cost_usd_high * ones,
-           **{f"t_{k}": np.asarray(v, dtype=float) * ones for k, v in ev.step.as_dict().items()}}
+    out = {
+        "mfu_cap": np.full(n, cap),
+        "step_time_s": total,
+        "train_days": ev.train_days * ones,
+        "gpu_hours": ev.gpu_hours * ones,
+        "cost_usd": ev.cost_usd * ones,
+        "usd_per_gpu_hour": np.full(n, price),
+        "mfu": ev.mfu * ones,
+        "hfu": ev.hfu * ones,
+        "memory_per_gpu_bytes": mem_total,
+        "memory_fraction": mem_total / usable,
+        "energy_kwh": ev.energy_kwh * ones,
+        "co2_kg": ev.co2_kg * ones,
+        "dp": np.asarray(cols.dp),
+        "step_time_s_low": ev.step_s_low * ones,
+        "step_time_s_high": ev.step_s_high * ones,
+        "cost_usd_high": ev.cost_usd_high * ones,
+        **{f"t_{k}": np.asarray(v, dtype=float) * ones for k, v in ev.step.as_dict().items()},
+    }
     full_reason = reason.copy()
     full_reason[ok] = sub
     out["_reason"] = full_reason
@@ -136,35 +173,53 @@ def plan(sc: Scenario, spec: PlanSpec | None = None, progress: bool = True) -> P
     hardware = [load_hardware(h) for h in spec.hardware] or [sc.hardware]
     precisions = list(spec.precisions) or [sc.precision]
     batches = spec.global_batch or (sc.training.global_batch,)
-    frames, kept, evaluated = [], [], 0
+    frames, kept, generated, evaluated = [], [], 0, 0
     chunks = [(hw, prec) for hw in hardware for prec in precisions]
     for i, (hw, prec) in enumerate(chunks):
-        if PRECISIONS[prec].compute_dtype not in [k for k, v in hw.peak_flops_per_s.model_dump().items() if v]:
+        if PRECISIONS[prec].compute_dtype not in [
+            k for k, v in hw.peak_flops_per_s.model_dump().items() if v
+        ]:
             continue
         # a price given in the scenario is for its own hardware; other accelerators use their profile's price
         pricing = sc.pricing if hw.name == sc.hardware.name else PricingSpec()
         template = sc.model_copy(update={"hardware": hw, "precision": prec, "pricing": pricing})
-        values = dimension_values(sc.model, spec, gpus_per_node=hw.gpus_per_node, seq_len=sc.training.seq_len,
-                                  global_batches=batches, flash=sc.training.flash_attention)
+        values = dimension_values(
+            sc.model,
+            spec,
+            gpus_per_node=hw.gpus_per_node,
+            seq_len=sc.training.seq_len,
+            global_batches=batches,
+            flash=sc.training.flash_attention,
+        )
         grid = build_grid(values)
         reason = structural_reasons(grid, sc.model)
         res = _chunk(template, spec, grid, reason)
-        evaluated += len(reason)
+        generated += len(reason)
+        evaluated += int((reason == 0).sum())
         final = res.pop("_reason", reason)
         ok = res.pop("_ok", np.zeros(len(reason), dtype=bool))
         kept.append(RejectedChunk(hw.name, prec, values, final))
         frames.append(_frame(grid, res, ok, final, hw.name, prec))
         if progress and time.perf_counter() - start > 1.0:
-            sys.stderr.write(f"\r[{i + 1}/{len(chunks)}] {hw.name} {prec}: {evaluated:,} configurations")
+            sys.stderr.write(
+                f"\r[{i + 1}/{len(chunks)}] {hw.name} {prec}: {generated:,} configurations generated, "
+                f"{evaluated:,} evaluated"
+            )
             sys.stderr.flush()
     if progress and time.perf_counter() - start > 1.0:
         sys.stderr.write("\n")
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return PlanResult(table, evaluated, time.perf_counter() - start, tuple(kept))
+    return PlanResult(table, generated, evaluated, time.perf_counter() - start, tuple(kept))
 
 
-def _frame(grid: dict[str, np.ndarray], res: dict[str, np.ndarray], ok: np.ndarray, final: np.ndarray, hw: str,
-           prec: str) -> pd.DataFrame:
+def _frame(
+    grid: dict[str, np.ndarray],
+    res: dict[str, np.ndarray],
+    ok: np.ndarray,
+    final: np.ndarray,
+    hw: str,
+    prec: str,
+) -> pd.DataFrame:
     """The valid rows of a chunk with their metrics (structurally valid rows that later failed a rule
     are dropped here and kept in the chunk's reason codes)."""
     keep = final[ok] == 0

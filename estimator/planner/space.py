@@ -7,7 +7,19 @@ import numpy as np
 from estimator.specs.model import ModelSpec
 from estimator.specs.plan import PlanSpec
 
-DIMS = ("gpus", "tp", "pp", "cp", "ep", "micro_batch", "virtual_stages", "global_batch", "sp", "zero", "recompute")
+DIMS = (
+    "gpus",
+    "tp",
+    "pp",
+    "cp",
+    "ep",
+    "micro_batch",
+    "virtual_stages",
+    "global_batch",
+    "sp",
+    "zero",
+    "recompute",
+)
 REASONS = (
     "",
     "gpus not a multiple of tp·pp·cp",
@@ -39,15 +51,25 @@ def _divisors(n: int, cap: int) -> list[int]:
     return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
 
 
-def dimension_values(model: ModelSpec, plan: PlanSpec, *, gpus_per_node: int, seq_len: int,
-                     global_batches: tuple[int, ...], flash: bool = False) -> dict[str, list[int]]:
+def dimension_values(
+    model: ModelSpec,
+    plan: PlanSpec,
+    *,
+    gpus_per_node: int,
+    seq_len: int,
+    global_batches: tuple[int, ...],
+    flash: bool = False,
+) -> dict[str, list[int]]:
     """The values each dimension takes (before the per-row validity rules). With FlashAttention,
     selective recomputation has nothing to drop and equals no recomputation, so it is not tried."""
     recompute = {("none", "selective", "full").index(r) for r in plan.recompute}
     if flash and 0 in recompute:
         recompute.discard(1)
-    tps = [t for t in (1, 2, 4, 8, 16) if t <= min(plan.max_tp, gpus_per_node)
-           and model.n_heads % t == 0 and model.n_kv_heads % t == 0]
+    tps = [
+        t
+        for t in (1, 2, 4, 8, 16)
+        if t <= min(plan.max_tp, gpus_per_node) and model.n_heads % t == 0 and model.n_kv_heads % t == 0
+    ]
     cps = [c for c in (1, 2, 4, 8, 16) if c <= plan.max_cp and (c == 1 or seq_len % (2 * c) == 0)]
     return {
         "gpus": gpu_counts(gpus_per_node, plan.min_gpus, plan.max_gpus),

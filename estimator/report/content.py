@@ -57,8 +57,15 @@ def _alternatives(sc: Scenario, est: TrainingEstimate) -> tuple[pd.DataFrame, di
     done no later than it is); the cheapest becomes the recommendation when it beats the scenario."""
     days = est.train_time_s / 86400
     hardware = tuple(dict.fromkeys((sc.hardware.name, *ALTERNATIVE_HARDWARE)))
-    spec = PlanSpec(hardware=hardware, min_gpus=max(1, sc.gpus // 2), max_gpus=sc.gpus * 2, deadline_days=days * 1.0001,
-                    precisions=(sc.precision,), global_batch=(sc.training.global_batch,), objective="cost")
+    spec = PlanSpec(
+        hardware=hardware,
+        min_gpus=max(1, sc.gpus // 2),
+        max_gpus=sc.gpus * 2,
+        deadline_days=days * 1.0001,
+        precisions=(sc.precision,),
+        global_batch=(sc.training.global_batch,),
+        objective="cost",
+    )
     template = sc.model_copy(update={"plan": spec})
     try:
         result = plan(template, spec, progress=False)
@@ -78,8 +85,15 @@ def _alternatives(sc: Scenario, est: TrainingEstimate) -> tuple[pd.DataFrame, di
 def training_section(sc: Scenario, alternatives: bool = True) -> TrainingSection:
     est = estimate_training(sc)
     alt, rec = _alternatives(sc, est) if alternatives else (pd.DataFrame(), None)
-    return TrainingSection(sc, est, rec, alt, hardware_comparison(sc, list(ALTERNATIVE_HARDWARE)), gpu_count_sweep(sc),
-                           sensitivity(sc))
+    return TrainingSection(
+        sc,
+        est,
+        rec,
+        alt,
+        hardware_comparison(sc, list(ALTERNATIVE_HARDWARE)),
+        gpu_count_sweep(sc),
+        sensitivity(sc),
+    )
 
 
 def is_inference_file(path: Path) -> bool:
@@ -87,14 +101,17 @@ def is_inference_file(path: Path) -> bool:
     return isinstance(data, dict) and ("inference" in data or "traffic" in data) and "training" not in data
 
 
-def build_report(paths: list[str | Path | Scenario | None], *, alternatives: bool = True,
-                 title: str | None = None) -> Report:
+def build_report(
+    paths: list[str | Path | Scenario | None], *, alternatives: bool = True, title: str | None = None
+) -> Report:
     """A report over scenarios or scenario files (training and serving files may be mixed; None: the
     embedded default)."""
     report = Report(title=title or "Training and serving cost report", generated=dt.date.today().isoformat())
     for raw in paths:
         if raw is None or isinstance(raw, Scenario):
-            report.training.append(training_section(raw if raw is not None else load_scenario(None), alternatives))
+            report.training.append(
+                training_section(raw if raw is not None else load_scenario(None), alternatives)
+            )
             continue
         path = Path(raw)
         if is_inference_file(path):

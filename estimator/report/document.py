@@ -59,23 +59,43 @@ def _summary(s: TrainingSection) -> list[Block]:
     e = s.estimate
     days = e.train_time_s / 86400
     lo, hi = (x / 86400 for x in e.train_time_s_range)
-    cost_rng = "" if e.cost_usd_range is None else f" (range {_usd(e.cost_usd_range[0])} – {_usd(e.cost_usd_range[1])})"
-    out: list[Block] = [Heading(f"Scenario: {e.scenario}", 2), Paragraph(
-        f"Training {e.model} on {e.gpus} × {e.hardware} costs {_usd(e.cost_usd)}{cost_rng} and takes {days:,.1f} days "
-        f"(range {lo:,.1f} – {hi:,.1f}), {e.gpu_hours:,.0f} GPU-hours, at {e.mfu:.1%} MFU; "
-        f"memory per GPU {fmt_bytes(e.memory_per_gpu_bytes['total'])} of {fmt_bytes(e.memory_capacity_bytes)} "
-        f"({'fits' if e.fits_in_memory else 'DOES NOT FIT'}).")]
+    cost_rng = (
+        ""
+        if e.cost_usd_range is None
+        else f" (range {_usd(e.cost_usd_range[0])} – {_usd(e.cost_usd_range[1])})"
+    )
+    out: list[Block] = [
+        Heading(f"Scenario: {e.scenario}", 2),
+        Paragraph(
+            f"Training {e.model} on {e.gpus} × {e.hardware} costs {_usd(e.cost_usd)}{cost_rng} and takes "
+            f"{days:,.1f} days "
+            f"(range {lo:,.1f} – {hi:,.1f}), {e.gpu_hours:,.0f} GPU-hours, at {e.mfu:.1%} MFU; "
+            f"memory per GPU {fmt_bytes(e.memory_per_gpu_bytes['total'])} of "
+            f"{fmt_bytes(e.memory_capacity_bytes)} "
+            f"({'fits' if e.fits_in_memory else 'DOES NOT FIT'})."
+        ),
+    ]
     if s.recommended:
         r, re_ = s.recommended["scenario"], s.recommended["estimate"]
         p = r["parallelism"]
-        out.append(Paragraph(
-            f"Recommended plan: {r['gpus']} × {r['hardware']}, tp {p['tp']} · pp {p['pp']} · cp {p['cp']}, micro-batch "
-            f"{p['micro_batch']}, {p['virtual_stages']} virtual stages, ZeRO-{p['zero_stage']}, {p['recompute']} recompute"
-            f"{', sequence parallel' if p['sequence_parallel'] else ''}: {_usd(re_.cost_usd)} in {re_.train_time_s / 86400:,.1f} "
-            f"days (saves {_usd((e.cost_usd or 0) - (re_.cost_usd or 0))}, finishes no later)."))
+        out.append(
+            Paragraph(
+                f"Recommended plan: {r['gpus']} × {r['hardware']}, tp {p['tp']} · pp {p['pp']} · cp "
+                f"{p['cp']}, micro-batch "
+                f"{p['micro_batch']}, {p['virtual_stages']} virtual stages, ZeRO-{p['zero_stage']}, "
+                f"{p['recompute']} recompute"
+                f"{', sequence parallel' if p['sequence_parallel'] else ''}: {_usd(re_.cost_usd)} in "
+                f"{re_.train_time_s / 86400:,.1f} "
+                f"days (saves {_usd((e.cost_usd or 0) - (re_.cost_usd or 0))}, finishes no later)."
+            )
+        )
     else:
-        out.append(Paragraph("Recommended plan: the scenario as given (no cheaper plan found within ½× to 2× its GPUs, "
-                             "finishing no later, on the compared accelerators)."))
+        out.append(
+            Paragraph(
+                "Recommended plan: the scenario as given (no cheaper plan found within ½× to 2× its GPUs, "
+                "finishing no later, on the compared accelerators)."
+            )
+        )
     return out
 
 
@@ -83,18 +103,40 @@ def _configuration(s: TrainingSection) -> list[Block]:
     sc, e = s.scenario, s.estimate
     p = sc.parallelism
     price = e.assumptions["price"]
-    return [Heading("Configuration", 3), _kv([
-        ("model", f"{sc.model.name} ({fmt_count(e.params_total)} parameters; {sc.model.source or 'custom'})"),
-        ("hardware", f"{sc.hardware.display_name} × {sc.gpus}"),
-        ("layout", f"tp {p.tp}, pp {p.pp}, cp {p.cp}, ep {p.ep}, dp {sc.dp}, micro-batch {p.micro_batch}, "
-                   f"{p.virtual_stages} virtual stages, ZeRO-{p.effective_zero_stage}, {p.recompute} recompute, "
-                   f"sequence parallel {'on' if p.sequence_parallel else 'off'}"),
-        ("precision", sc.precision),
-        ("workload", f"{sc.tokens:.3e} tokens, global batch {sc.training.global_batch} × {sc.training.seq_len} tokens, "
-                     f"{e.steps:,} steps"),
-        ("price", f"${price['usd_per_gpu_hour']}/GPU-hour ({price.get('provider', price['source'])}"
-                  f"{', ' + str(price['date']) if price.get('date') else ''})" if price["usd_per_gpu_hour"] else price["source"]),
-    ])]
+    return [
+        Heading("Configuration", 3),
+        _kv(
+            [
+                (
+                    "model",
+                    f"{sc.model.name} ({fmt_count(e.params_total)} parameters; "
+                    f"{sc.model.source or 'custom'})",
+                ),
+                ("hardware", f"{sc.hardware.display_name} × {sc.gpus}"),
+                (
+                    "layout",
+                    f"tp {p.tp}, pp {p.pp}, cp {p.cp}, ep {p.ep}, dp {sc.dp}, micro-batch {p.micro_batch}, "
+                    f"{p.virtual_stages} virtual stages, ZeRO-{p.effective_zero_stage}, {p.recompute} "
+                    "recompute, "
+                    f"sequence parallel {'on' if p.sequence_parallel else 'off'}",
+                ),
+                ("precision", sc.precision),
+                (
+                    "workload",
+                    f"{sc.tokens:.3e} tokens, global batch {sc.training.global_batch} × "
+                    f"{sc.training.seq_len} tokens, "
+                    f"{e.steps:,} steps",
+                ),
+                (
+                    "price",
+                    f"${price['usd_per_gpu_hour']}/GPU-hour ({price.get('provider', price['source'])}"
+                    f"{', ' + str(price['date']) if price.get('date') else ''})"
+                    if price["usd_per_gpu_hour"]
+                    else price["source"],
+                ),
+            ]
+        ),
+    ]
 
 
 def _breakdowns(s: TrainingSection) -> list[Block]:
@@ -103,28 +145,54 @@ def _breakdowns(s: TrainingSection) -> list[Block]:
     mem = [(k, f"{v / GiB:,.2f} GiB") for k, v in e.memory_per_gpu_bytes.items()]
     time_rows = [(k, f"{v:,.3f} s") for k, v in e.time_breakdown_s.items()]
     return [
-        Heading("Parameters by component", 3), _kv(params + [("total", f"{e.params_total:,.0f}")]),
-        Heading("FLOPs", 3), _kv([("model FLOPs per step", f"{e.flops_model_per_step:.4e}"),
-                                  ("hardware FLOPs per step (with recomputation)", f"{e.flops_hardware_per_step:.4e}"),
-                                  ("model FLOPs, whole run", f"{e.flops_model_total:.4e}"),
-                                  ("6·N·D cross-check", f"{e.flops_6nd_total:.4e}")]),
-        Heading("Memory per GPU", 3), _kv(mem + [("capacity", f"{e.memory_capacity_bytes / GiB:,.2f} GiB"),
-                                                  ("stage reported", e.memory_stage)]),
-        Heading("Step time", 3), _kv(time_rows + [("step", f"{e.step_time_s:,.3f} s (range {e.step_time_s_range[0]:,.3f} – "
-                                                             f"{e.step_time_s_range[1]:,.3f} s)"),
-                                                   ("model TFLOP/s per GPU", f"{e.tflops_per_gpu:,.1f}"),
-                                                   ("MFU / HFU", f"{e.mfu:.1%} / {e.hfu:.1%}")]),
-        Heading("Cost, energy, carbon", 3), _kv([("GPU-hours", f"{e.gpu_hours:,.0f}"), ("cost", _usd(e.cost_usd)),
-                                                  ("energy", f"{e.energy_kwh / 1000:,.1f} MWh"),
-                                                  ("CO2e", f"{e.co2_kg / 1000:,.1f} t")]),
+        Heading("Parameters by component", 3),
+        _kv(params + [("total", f"{e.params_total:,.0f}")]),
+        Heading("FLOPs", 3),
+        _kv(
+            [
+                ("model FLOPs per step", f"{e.flops_model_per_step:.4e}"),
+                ("hardware FLOPs per step (with recomputation)", f"{e.flops_hardware_per_step:.4e}"),
+                ("model FLOPs, whole run", f"{e.flops_model_total:.4e}"),
+                ("6·N·D cross-check", f"{e.flops_6nd_total:.4e}"),
+            ]
+        ),
+        Heading("Memory per GPU", 3),
+        _kv(
+            mem
+            + [("capacity", f"{e.memory_capacity_bytes / GiB:,.2f} GiB"), ("stage reported", e.memory_stage)]
+        ),
+        Heading("Step time", 3),
+        _kv(
+            time_rows
+            + [
+                (
+                    "step",
+                    f"{e.step_time_s:,.3f} s (range {e.step_time_s_range[0]:,.3f} – "
+                    f"{e.step_time_s_range[1]:,.3f} s)",
+                ),
+                ("model TFLOP/s per GPU", f"{e.tflops_per_gpu:,.1f}"),
+                ("MFU / HFU", f"{e.mfu:.1%} / {e.hfu:.1%}"),
+            ]
+        ),
+        Heading("Cost, energy, carbon", 3),
+        _kv(
+            [
+                ("GPU-hours", f"{e.gpu_hours:,.0f}"),
+                ("cost", _usd(e.cost_usd)),
+                ("energy", f"{e.energy_kwh / 1000:,.1f} MWh"),
+                ("CO2e", f"{e.co2_kg / 1000:,.1f} t"),
+            ]
+        ),
     ]
 
 
 def _charts(s: TrainingSection, index: int) -> list[Block]:
     e = s.estimate
-    out: list[Block] = [Heading("Charts", 3),
-                        Figure(f"s{index}-time", figures.step_breakdown(e.time_breakdown_s)),
-                        Figure(f"s{index}-memory", figures.memory_stack(e.memory_per_gpu_bytes, e.memory_capacity_bytes))]
+    out: list[Block] = [
+        Heading("Charts", 3),
+        Figure(f"s{index}-time", figures.step_breakdown(e.time_breakdown_s)),
+        Figure(f"s{index}-memory", figures.memory_stack(e.memory_per_gpu_bytes, e.memory_capacity_bytes)),
+    ]
     if not s.gpu_sweep.empty:
         out.append(Figure(f"s{index}-gpus", figures.cost_vs_gpus(s.gpu_sweep)))
     out.append(Figure(f"s{index}-sensitivity", figures.sensitivity(s.sensitivity)))
@@ -134,18 +202,60 @@ def _charts(s: TrainingSection, index: int) -> list[Block]:
 def _alternatives(s: TrainingSection) -> list[Block]:
     out: list[Block] = [Heading("Alternatives", 3)]
     if not s.alternatives.empty:
-        out += [Paragraph("The planner's cheapest plans finishing no later than this scenario:"), _frame(
-            s.alternatives, {"hardware": "hardware", "gpus": "GPUs", "tp": "tp", "pp": "pp", "cp": "cp", "micro_batch": "mb",
-                             "virtual_stages": "v", "zero": "ZeRO", "recompute": "recompute", "train_days": "days",
-                             "cost_usd": "cost", "mfu": "MFU"},
-            {"gpus": lambda v: f"{int(v)}", "tp": lambda v: f"{int(v)}", "pp": lambda v: f"{int(v)}", "cp": lambda v: f"{int(v)}",
-             "micro_batch": lambda v: f"{int(v)}", "virtual_stages": lambda v: f"{int(v)}", "zero": lambda v: f"{int(v)}",
-             "train_days": lambda v: f"{v:,.1f}", "cost_usd": _usd, "mfu": lambda v: f"{v:.1%}"})]
-    out += [Paragraph("The same job on other accelerators (same layout, each profile's dated price):"), _frame(
-        s.hardware, {"hardware": "hardware", "days": "days", "cost_usd": "cost", "energy_kwh": "energy", "mfu": "MFU",
-                     "fits_in_memory": "fits", "error": "note"},
-        {"days": lambda v: f"{v:,.1f}", "cost_usd": _usd, "energy_kwh": lambda v: f"{v / 1000:,.1f} MWh",
-         "mfu": lambda v: f"{v:.1%}", "fits_in_memory": lambda v: "yes" if v else "no"})]
+        out += [
+            Paragraph("The planner's cheapest plans finishing no later than this scenario:"),
+            _frame(
+                s.alternatives,
+                {
+                    "hardware": "hardware",
+                    "gpus": "GPUs",
+                    "tp": "tp",
+                    "pp": "pp",
+                    "cp": "cp",
+                    "micro_batch": "mb",
+                    "virtual_stages": "v",
+                    "zero": "ZeRO",
+                    "recompute": "recompute",
+                    "train_days": "days",
+                    "cost_usd": "cost",
+                    "mfu": "MFU",
+                },
+                {
+                    "gpus": lambda v: f"{int(v)}",
+                    "tp": lambda v: f"{int(v)}",
+                    "pp": lambda v: f"{int(v)}",
+                    "cp": lambda v: f"{int(v)}",
+                    "micro_batch": lambda v: f"{int(v)}",
+                    "virtual_stages": lambda v: f"{int(v)}",
+                    "zero": lambda v: f"{int(v)}",
+                    "train_days": lambda v: f"{v:,.1f}",
+                    "cost_usd": _usd,
+                    "mfu": lambda v: f"{v:.1%}",
+                },
+            ),
+        ]
+    out += [
+        Paragraph("The same job on other accelerators (same layout, each profile's dated price):"),
+        _frame(
+            s.hardware,
+            {
+                "hardware": "hardware",
+                "days": "days",
+                "cost_usd": "cost",
+                "energy_kwh": "energy",
+                "mfu": "MFU",
+                "fits_in_memory": "fits",
+                "error": "note",
+            },
+            {
+                "days": lambda v: f"{v:,.1f}",
+                "cost_usd": _usd,
+                "energy_kwh": lambda v: f"{v / 1000:,.1f} MWh",
+                "mfu": lambda v: f"{v:.1%}",
+                "fits_in_memory": lambda v: "yes" if v else "no",
+            },
+        ),
+    ]
     return out
 
 
@@ -159,34 +269,77 @@ def _assumptions(s: TrainingSection) -> list[Block]:
 
 def _serving(s: ServingSection) -> list[Block]:
     e = s.estimate
-    return [Heading(f"Serving: {s.name}", 2), _kv([
-        ("model on hardware", f"{e.model} on {e.gpus_per_replica} × {e.hardware} per replica"),
-        ("deployment", f"{e.replicas} replica(s), {e.gpus_needed} GPUs, {e.utilisation:.0%} busy"),
-        ("time to first token", f"{e.ttft_s * 1e3:,.1f} ms"), ("time per output token", f"{e.tpot_s * 1e3:,.2f} ms"),
-        ("throughput", f"{e.tokens_per_s_per_gpu:,.0f} output tokens/s per GPU at batch {e.batch}"),
-        ("USD per million tokens", f"{_usd(e.usd_per_million_tokens)} (input {_usd(e.usd_per_million_input_tokens)}, "
-                                   f"output {_usd(e.usd_per_million_output_tokens)})"),
-        ("per month", _usd(e.monthly_cost_usd)), ("KV cache per GPU", fmt_bytes(e.kv_cache_bytes)),
-        ("weights per GPU", fmt_bytes(e.weights_bytes))]),
-        Table(["assumption", "value"], [[k, json.dumps(v, default=str) if isinstance(v, dict) else str(v)]
-                                        for k, v in e.assumptions.items()])]
+    return [
+        Heading(f"Serving: {s.name}", 2),
+        _kv(
+            [
+                ("model on hardware", f"{e.model} on {e.gpus_per_replica} × {e.hardware} per replica"),
+                ("deployment", f"{e.replicas} replica(s), {e.gpus_needed} GPUs, {e.utilisation:.0%} busy"),
+                ("time to first token", f"{e.ttft_s * 1e3:,.1f} ms"),
+                ("time per output token", f"{e.tpot_s * 1e3:,.2f} ms"),
+                ("throughput", f"{e.tokens_per_s_per_gpu:,.0f} output tokens/s per GPU at batch {e.batch}"),
+                (
+                    "USD per million tokens",
+                    f"{_usd(e.usd_per_million_tokens)} (input {_usd(e.usd_per_million_input_tokens)}, "
+                    f"output {_usd(e.usd_per_million_output_tokens)})",
+                ),
+                ("per month", _usd(e.monthly_cost_usd)),
+                ("KV cache per GPU", fmt_bytes(e.kv_cache_bytes)),
+                ("weights per GPU", fmt_bytes(e.weights_bytes)),
+            ]
+        ),
+        Table(
+            ["assumption", "value"],
+            [
+                [k, json.dumps(v, default=str) if isinstance(v, dict) else str(v)]
+                for k, v in e.assumptions.items()
+            ],
+        ),
+    ]
 
 
 def document(report: Report) -> list[Block]:
     """Every block of the report, in reading order: a comparison when there are several scenarios, then
     each scenario's summary first."""
     v = report.validation
-    blocks: list[Block] = [Heading(report.title, 1), Paragraph(
-        f"Generated {report.generated} by the estimator. Validated accuracy: over {int(v.get('runs', 0))} published A100 "
-        f"runs (Narayanan et al. 2021; Korthikanti et al. 2022) the iteration time is within {v.get('median_abs_error', 0):.1%} "
-        f"(median) and {v.get('max_abs_error', 0):.1%} (worst); estimates on other hardware carry a ±10 % wider range.")]
+    blocks: list[Block] = [
+        Heading(report.title, 1),
+        Paragraph(
+            f"Generated {report.generated} by the estimator. Validated accuracy: over "
+            f"{int(v.get('runs', 0))} published A100 "
+            "runs (Narayanan et al. 2021; Korthikanti et al. 2022) the iteration time is within "
+            f"{v.get('median_abs_error', 0):.1%} "
+            f"(median) and {v.get('max_abs_error', 0):.1%} (worst); estimates on other hardware carry a ±10 "
+            "% wider range."
+        ),
+    ]
     if len(report.training) > 1:
-        blocks += [Heading("Comparison", 2), Table(["scenario", "hardware × GPUs", "days", "cost", "MFU", "memory/GPU"], [
-            [s.estimate.scenario, f"{s.estimate.hardware} × {s.estimate.gpus}", f"{s.estimate.train_time_s / 86400:,.1f}",
-             _usd(s.estimate.cost_usd), f"{s.estimate.mfu:.1%}", fmt_bytes(s.estimate.memory_per_gpu_bytes["total"])]
-            for s in report.training])]
+        blocks += [
+            Heading("Comparison", 2),
+            Table(
+                ["scenario", "hardware × GPUs", "days", "cost", "MFU", "memory/GPU"],
+                [
+                    [
+                        s.estimate.scenario,
+                        f"{s.estimate.hardware} × {s.estimate.gpus}",
+                        f"{s.estimate.train_time_s / 86400:,.1f}",
+                        _usd(s.estimate.cost_usd),
+                        f"{s.estimate.mfu:.1%}",
+                        fmt_bytes(s.estimate.memory_per_gpu_bytes["total"]),
+                    ]
+                    for s in report.training
+                ],
+            ),
+        ]
     for i, s in enumerate(report.training):
-        blocks += _summary(s) + _configuration(s) + _breakdowns(s) + _charts(s, i) + _alternatives(s) + _assumptions(s)
+        blocks += (
+            _summary(s)
+            + _configuration(s)
+            + _breakdowns(s)
+            + _charts(s, i)
+            + _alternatives(s)
+            + _assumptions(s)
+        )
     for serving in report.serving:
         blocks += _serving(serving)
     return blocks

@@ -15,16 +15,23 @@ from typing import Any
 from estimator.errors import InputError
 from estimator.report.document import Block, Figure, Heading, Paragraph, Table
 
-CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#222}table{border-collapse:collapse;margin:0.5em 0 1.2em;font-size:0.9em}td,th{border:1px solid #ccc;padding:4px 8px;
-text-align:left;vertical-align:top}th{background:#f3f3f3}h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px
-solid #aaa}img{max-width:100%}@media print{table,img{page-break-inside:avoid}h2,h3{page-break-after:avoid}}"""
+CSS = (
+    "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;"
+    "padding:0 1em;color:#222}table{border-collapse:collapse;margin:0.5em 0 1.2em;font-size:0.9em}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}"
+    "h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #aaa}img{max-width:100%}"
+    "@media print{table,img{page-break-inside:avoid}h2,h3{page-break-after:avoid}}"
+)
 
 
 def chromium_path() -> str:
     """Debian's Chromium (or $BROWSER_PATH): kaleido's static images and the PDF need it."""
-    for candidate in (os.environ.get("BROWSER_PATH"), shutil.which("chromium"), shutil.which("chromium-browser"),
-                      shutil.which("google-chrome")):
+    for candidate in (
+        os.environ.get("BROWSER_PATH"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        shutil.which("google-chrome"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     raise InputError("static charts and PDF need Chromium: install Debian's `chromium` or set BROWSER_PATH")
@@ -45,8 +52,11 @@ def figure_images(blocks: list[Block], width: int = 900, height: int = 420) -> d
 def to_html(blocks: list[Block], *, static_images: dict[str, bytes] | None = None) -> str:
     """One HTML file: interactive Plotly charts with the library inlined once, or PNG data URIs."""
     esc = html.escape
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>", f"<title>{esc(_title(blocks))}</title>",
-             f"<style>{CSS}</style></head><body>"]
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{esc(_title(blocks))}</title>",
+        f"<style>{CSS}</style></head><body>",
+    ]
     first_figure = True
     for b in blocks:
         if isinstance(b, Heading):
@@ -61,7 +71,11 @@ def to_html(blocks: list[Block], *, static_images: dict[str, bytes] | None = Non
             data = base64.b64encode(static_images[b.name]).decode("ascii")
             parts.append(f"<p><img alt='{esc(b.name)}' src='data:image/png;base64,{data}'></p>")
         else:
-            parts.append(b.figure.to_html(full_html=False, include_plotlyjs=first_figure, config={"displaylogo": False}))
+            parts.append(
+                b.figure.to_html(
+                    full_html=False, include_plotlyjs=first_figure, config={"displaylogo": False}
+                )
+            )
             first_figure = False
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -106,12 +120,25 @@ def write_pdf(blocks: list[Block], out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "report.html"
         src.write_text(page, encoding="utf-8")
-        cmd = [chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run", "--no-pdf-header-footer",
-               f"--user-data-dir={tmp}/profile", f"--print-to-pdf={out.resolve()}", src.as_uri()]
+        cmd = [
+            chromium_path(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={tmp}/profile",
+            f"--print-to-pdf={out.resolve()}",
+            src.as_uri(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
         if proc.returncode != 0 or not out.exists():
-            raise InputError(f"Chromium could not print the PDF (exit {proc.returncode}): {proc.stderr[-500:]}")
+            raise InputError(
+                f"Chromium could not print the PDF (exit {proc.returncode}): {proc.stderr[-500:]}"
+            )
 
 
 def write(blocks: list[Block], out: Path, tabular: dict[str, Any]) -> None:

@@ -13,12 +13,24 @@ from estimator.report.content import Report
 
 def report_dict(report: Report) -> dict[str, Any]:
     return {
-        "title": report.title, "generated": report.generated, "validation": report.validation,
-        "training": [{"scenario": s.scenario.model_dump(mode="json"), "estimate": s.estimate.to_json_dict(),
-                      "recommended_plan": None if s.recommended is None else
-                      {"scenario": s.recommended["scenario"], "estimate": s.recommended["estimate"].to_json_dict()},
-                      "alternatives": s.alternatives.to_dict(orient="records"),
-                      "other_hardware": s.hardware.to_dict(orient="records")} for s in report.training],
+        "title": report.title,
+        "generated": report.generated,
+        "validation": report.validation,
+        "training": [
+            {
+                "scenario": s.scenario.model_dump(mode="json"),
+                "estimate": s.estimate.to_json_dict(),
+                "recommended_plan": None
+                if s.recommended is None
+                else {
+                    "scenario": s.recommended["scenario"],
+                    "estimate": s.recommended["estimate"].to_json_dict(),
+                },
+                "alternatives": s.alternatives.to_dict(orient="records"),
+                "other_hardware": s.hardware.to_dict(orient="records"),
+            }
+            for s in report.training
+        ],
         "serving": [{"name": s.name, "estimate": s.estimate.to_json_dict()} for s in report.serving],
     }
 
@@ -35,7 +47,9 @@ def to_csv(report: Report) -> str:
     for s in report.training:
         rows: list[tuple[str, Any]] = []
         flatten("", s.estimate.to_json_dict(), rows)
-        writer.writerows([(csv_cell(s.estimate.scenario), "training", csv_cell(k), csv_cell(v)) for k, v in rows])
+        writer.writerows(
+            [(csv_cell(s.estimate.scenario), "training", csv_cell(k), csv_cell(v)) for k, v in rows]
+        )
     for serving in report.serving:
         rows = []
         flatten("", serving.estimate.to_json_dict(), rows)

@@ -8,6 +8,18 @@ from estimator.specs.scenario import Scenario
 from estimator.specs.workload import AssumptionsSpec, EnergySpec, PricingSpec, TrainingSpec
 
 __all__ = [
-    "OPTIMIZERS", "PRECISIONS", "AssumptionsSpec", "EnergySpec", "HardwareSpec", "ModelSpec", "OptimizerPolicy",
-    "ParallelismSpec", "PeakFlops", "PrecisionPolicy", "Price", "PricingSpec", "Scenario", "TrainingSpec",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "AssumptionsSpec",
+    "EnergySpec",
+    "HardwareSpec",
+    "ModelSpec",
+    "OptimizerPolicy",
+    "ParallelismSpec",
+    "PeakFlops",
+    "PrecisionPolicy",
+    "Price",
+    "PricingSpec",
+    "Scenario",
+    "TrainingSpec",
 ]

@@ -15,7 +15,11 @@ def _numeric_kinds(cls: type[BaseModel], name: str) -> tuple[bool, bool]:
     """(is the field a number, does it parse text itself) for field `name` of `cls`."""
     field = cls.model_fields[name]
     annotation = field.annotation
-    args = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union else (annotation,)
+    args = (
+        typing.get_args(annotation)
+        if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+        else (annotation,)
+    )
     numeric = any(a in (int, float) for a in args)
     parses_text = any(isinstance(m, BeforeValidator) for m in field.metadata)
     return numeric, parses_text
@@ -26,7 +30,9 @@ class Frozen(BaseModel):
     a number (`tokens: true` is not one token, `gpus: "1024"` is not 1024; a byte or bandwidth field that
     reads units, such as `80 GiB`, still takes text)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True, defer_build=True
+    )
 
     @field_validator("*", mode="before")
     @classmethod

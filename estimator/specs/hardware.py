@@ -53,7 +53,9 @@ class EfficiencyCurve(Frozen):
     """
 
     max: float = Field(ge=0.01, le=1.0)
-    half_flops: float | None = Field(default=None, ge=0.0, le=1e18)  # None: peak × the default kernel overhead
+    half_flops: float | None = Field(
+        default=None, ge=0.0, le=1e18
+    )  # None: peak × the default kernel overhead
 
 
 class CommLink(Frozen):

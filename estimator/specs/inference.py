@@ -16,7 +16,14 @@ ServeDtype = Literal["fp32", "fp16", "bf16", "fp8"]
 StoreDtype = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
 # bytes per element as stored; int4 adds one fp16 scale and one fp16 zero point per group of 128
 # weights (GPTQ/AWQ's usual group size): 0.5 + 4/128
-STORE_BYTES: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5 + 4 / 128}
+STORE_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "fp16": 2.0,
+    "bf16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5 + 4 / 128,
+}
 
 
 class QuantisationSpec(Frozen):
@@ -56,7 +63,9 @@ class RequestSpec(Frozen):
     decoding: Literal["greedy", "sampling", "beam"] = "greedy"
     beam_width: int = Field(default=1, gt=0, le=1024)
 
-    _dist = field_validator("prompt_tokens", "output_tokens", mode="before")(lambda cls, v: _as_distribution(v))
+    _dist = field_validator("prompt_tokens", "output_tokens", mode="before")(
+        lambda cls, v: _as_distribution(v)
+    )
 
     @model_validator(mode="after")
     def _beams(self) -> RequestSpec:
@@ -87,7 +96,11 @@ class TrafficSpec(Frozen):
 
     @property
     def rate_per_s(self) -> float:
-        return self.requests_per_s if self.requests_per_s is not None else (self.requests_per_day or 0.0) / 86400.0
+        return (
+            self.requests_per_s
+            if self.requests_per_s is not None
+            else (self.requests_per_day or 0.0) / 86400.0
+        )
 
 
 class ServingParallelism(Frozen):
@@ -136,9 +149,14 @@ class InferenceScenario(Frozen):
         if self.gpus != p.tp * p.pp:
             errors.append(f"gpus: a replica has tp·pp = {p.tp * p.pp} GPUs, not {self.gpus}")
         if m.n_heads % p.tp or m.n_kv_heads % p.tp:
-            errors.append(f"parallelism.tp: model.n_heads ({m.n_heads}) and n_kv_heads ({m.n_kv_heads}) must be divisible by tp ({p.tp})")
+            errors.append(
+                f"parallelism.tp: model.n_heads ({m.n_heads}) and n_kv_heads ({m.n_kv_heads}) must be "
+                f"divisible by tp ({p.tp})"
+            )
         if m.total_layers % p.pp:
-            errors.append(f"parallelism.pp: the model's {m.total_layers} layers are not divisible by pp ({p.pp})")
+            errors.append(
+                f"parallelism.pp: the model's {m.total_layers} layers are not divisible by pp ({p.pp})"
+            )
         if m.architecture == "encoder":
             errors.append("model: an encoder has no autoregressive decoding to serve")
         if self.hardware.peak_flops_per_s.get(self.precision) is None:

@@ -63,7 +63,12 @@ class ModelSpec(Frozen):
             return data
         out = dict(data)
         d_model, n_heads = out.get("d_model"), out.get("n_heads")
-        if out.get("d_head") is None and isinstance(d_model, int) and isinstance(n_heads, int) and n_heads > 0:
+        if (
+            out.get("d_head") is None
+            and isinstance(d_model, int)
+            and isinstance(n_heads, int)
+            and n_heads > 0
+        ):
             if d_model % n_heads:
                 raise ValueError(
                     f"d_model ({d_model}) is not divisible by n_heads ({n_heads}); give d_head explicitly"
@@ -82,9 +87,7 @@ class ModelSpec(Frozen):
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
         if self.n_heads % self.n_kv_heads:
-            raise ValueError(
-                f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})"
-            )
+            raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})")
         if self.top_k > self.n_experts:
             raise ValueError(f"top_k ({self.top_k}) cannot exceed n_experts ({self.n_experts})")
         if self.architecture == "encoder-decoder" and self.n_decoder_layers < 1:

@@ -35,9 +35,13 @@ class ParallelismSpec(Frozen):
     @model_validator(mode="after")
     def _check(self) -> ParallelismSpec:
         if self.sequence_parallel and self.tp == 1:
-            raise ValueError("sequence_parallel needs tp > 1 (it splits the tensor-parallel region's activations)")
+            raise ValueError(
+                "sequence_parallel needs tp > 1 (it splits the tensor-parallel region's activations)"
+            )
         if self.virtual_stages > 1 and self.pp == 1:
-            raise ValueError(f"virtual_stages ({self.virtual_stages}) > 1 needs pipeline parallelism (pp > 1)")
+            raise ValueError(
+                f"virtual_stages ({self.virtual_stages}) > 1 needs pipeline parallelism (pp > 1)"
+            )
         if self.fsdp and self.zero_stage not in (0, 3):
             raise ValueError(f"fsdp: true means ZeRO stage 3; it conflicts with zero_stage {self.zero_stage}")
         if self.schedule == "interleaved" and self.virtual_stages == 1:

@@ -40,8 +40,10 @@ def _refuse_paths(info: ValidationInfo, field: str, text: str) -> None:
     presets and profiles are accepted."""
     ctx = info.context if isinstance(info.context, dict) else {}
     if ctx.get("names_only") and (text.endswith((".json", ".yaml", ".yml")) or "/" in text or "\\" in text):
-        raise ValueError(f"{field}: a file path is not accepted here; name a shipped {field} "
-                         f"({'preset' if field == 'model' else 'profile'}) or upload the file")
+        raise ValueError(
+            f"{field}: a file path is not accepted here; name a shipped {field} "
+            f"({'preset' if field == 'model' else 'profile'}) or upload the file"
+        )
 
 
 class Scenario(Frozen):
@@ -96,37 +98,72 @@ class Scenario(Frozen):
     def _cross_field(self) -> Scenario:
         m, p, t = self.model, self.parallelism, self.training
         rules: list[tuple[bool, str]] = [
-            (self.gpus % p.model_parallel == 0,
-             f"gpus: {self.gpus} is not a multiple of tp·pp·cp = {p.tp}·{p.pp}·{p.cp} = {p.model_parallel}"),
-            (m.n_heads % p.tp == 0, f"parallelism.tp: model.n_heads ({m.n_heads}) is not divisible by tp ({p.tp})"),
-            (m.n_kv_heads % p.tp == 0,
-             f"parallelism.tp: model.n_kv_heads ({m.n_kv_heads}) is not divisible by tp ({p.tp})"),
-            (m.total_layers % (p.pp * p.virtual_stages) == 0,
-             f"parallelism.pp: the model's {m.total_layers} layers are not divisible by pp·virtual_stages = "
-             f"{p.pp}·{p.virtual_stages} = {p.pp * p.virtual_stages}"),
-            (m.n_experts % p.ep == 0, f"parallelism.ep: model.n_experts ({m.n_experts}) is not divisible by ep ({p.ep})"),
-            (t.seq_len <= m.max_seq_len or m.position in ("rope", "alibi", "relative", "sinusoidal", "none"),
-             f"training.seq_len: {t.seq_len} exceeds the model's learned positions (max_seq_len {m.max_seq_len})"),
-            (p.cp == 1 or t.seq_len % (2 * p.cp) == 0,
-             f"parallelism.cp: training.seq_len ({t.seq_len}) must be divisible by 2·cp = {2 * p.cp} "
-             "(load-balanced causal context parallelism)"),
-            (t.objective is None or t.objective in _OBJECTIVES[m.architecture],
-             f"training.objective: {t.objective!r} does not fit a {m.architecture} model; "
-             f"use one of {', '.join(_OBJECTIVES[m.architecture])}"),
-            (t.tokens is not None or self.finetune is not None,
-             "training.tokens: required (the tokens to train on), unless a finetune block gives dataset_tokens"),
-            (t.objective != "mlm-nsp" or m.nsp_head,
-             "training.objective: mlm-nsp needs a model with nsp_head: true (next-sentence prediction head)"),
-            (t.decoder_seq_len is None or m.architecture == "encoder-decoder",
-             "training.decoder_seq_len is only for encoder-decoder models"),
-            (PRECISIONS[self.precision].compute_dtype in _available(self.hardware),
-             f"precision: {self.precision} needs a {PRECISIONS[self.precision].compute_dtype} peak, which hardware "
-             f"{self.hardware.name!r} does not have (it has {', '.join(_available(self.hardware))})"),
+            (
+                self.gpus % p.model_parallel == 0,
+                f"gpus: {self.gpus} is not a multiple of tp·pp·cp = {p.tp}·{p.pp}·{p.cp} = "
+                f"{p.model_parallel}",
+            ),
+            (
+                m.n_heads % p.tp == 0,
+                f"parallelism.tp: model.n_heads ({m.n_heads}) is not divisible by tp ({p.tp})",
+            ),
+            (
+                m.n_kv_heads % p.tp == 0,
+                f"parallelism.tp: model.n_kv_heads ({m.n_kv_heads}) is not divisible by tp ({p.tp})",
+            ),
+            (
+                m.total_layers % (p.pp * p.virtual_stages) == 0,
+                f"parallelism.pp: the model's {m.total_layers} layers are not divisible by "
+                "pp·virtual_stages = "
+                f"{p.pp}·{p.virtual_stages} = {p.pp * p.virtual_stages}",
+            ),
+            (
+                m.n_experts % p.ep == 0,
+                f"parallelism.ep: model.n_experts ({m.n_experts}) is not divisible by ep ({p.ep})",
+            ),
+            (
+                t.seq_len <= m.max_seq_len
+                or m.position in ("rope", "alibi", "relative", "sinusoidal", "none"),
+                f"training.seq_len: {t.seq_len} exceeds the model's learned positions (max_seq_len "
+                f"{m.max_seq_len})",
+            ),
+            (
+                p.cp == 1 or t.seq_len % (2 * p.cp) == 0,
+                f"parallelism.cp: training.seq_len ({t.seq_len}) must be divisible by 2·cp = {2 * p.cp} "
+                "(load-balanced causal context parallelism)",
+            ),
+            (
+                t.objective is None or t.objective in _OBJECTIVES[m.architecture],
+                f"training.objective: {t.objective!r} does not fit a {m.architecture} model; "
+                f"use one of {', '.join(_OBJECTIVES[m.architecture])}",
+            ),
+            (
+                t.tokens is not None or self.finetune is not None,
+                "training.tokens: required (the tokens to train on), unless a finetune block gives "
+                "dataset_tokens",
+            ),
+            (
+                t.objective != "mlm-nsp" or m.nsp_head,
+                "training.objective: mlm-nsp needs a model with nsp_head: true (next-sentence prediction "
+                "head)",
+            ),
+            (
+                t.decoder_seq_len is None or m.architecture == "encoder-decoder",
+                "training.decoder_seq_len is only for encoder-decoder models",
+            ),
+            (
+                PRECISIONS[self.precision].compute_dtype in _available(self.hardware),
+                f"precision: {self.precision} needs a {PRECISIONS[self.precision].compute_dtype} peak, "
+                "which hardware "
+                f"{self.hardware.name!r} does not have (it has {', '.join(_available(self.hardware))})",
+            ),
         ]
         errors = [msg for ok, msg in rules if not ok]
         if not errors and p.ep > 1 and self.dp * p.cp % p.ep:
-            errors.append(f"parallelism.ep: ep ({p.ep}) must divide dp·cp ({self.dp}·{p.cp}); experts are spread "
-                          "over data-parallel ranks")
+            errors.append(
+                f"parallelism.ep: ep ({p.ep}) must divide dp·cp ({self.dp}·{p.cp}); experts are spread "
+                "over data-parallel ranks"
+            )
         if not errors and t.global_batch % (p.micro_batch * self.dp):
             errors.append(
                 f"training.global_batch: {t.global_batch} is not divisible by micro_batch·dp = "

@@ -43,9 +43,9 @@ class FinetuneSpec(Frozen):
 
     full: every weight trains (as pre-training). lora (Hu et al. 2021): the base is frozen in the
     scenario's 16-bit weights and rank-`rank` adapters A·B train on `targets` (Q and V, as the LoRA
-    paper; all four attention projections; or every linear layer). qlora (Dettmers et al. 2023): the frozen base is stored in 4-bit NF4 with
-    double-quantised block constants (0.127 bits per parameter, Sec. 3), dequantised to 16 bits for each
-    matmul. Tokens processed = dataset_tokens × epochs.
+    paper; all four attention projections; or every linear layer). qlora (Dettmers et al. 2023): the
+    frozen base is stored in 4-bit NF4 with double-quantised block constants (0.127 bits per parameter,
+    Sec. 3), dequantised to 16 bits for each matmul. Tokens processed = dataset_tokens × epochs.
     """
 
     method: Literal["full", "lora", "qlora"] = "lora"
@@ -83,7 +83,9 @@ class EnergySpec(Frozen):
     power_fraction_of_tdp: float = Field(default=1.0, gt=0.0, le=1.5)
     pue: float = Field(default=1.1, ge=1.0, le=3.0)
     kg_co2_per_kwh: float = Field(default=0.429, ge=0.0, le=2.0)
-    usd_per_kwh: float | None = Field(default=None, ge=0.0, le=10.0)  # prices `energy_cost_usd` (owned hardware)
+    usd_per_kwh: float | None = Field(
+        default=None, ge=0.0, le=10.0
+    )  # prices `energy_cost_usd` (owned hardware)
 
 
 class AssumptionsSpec(Frozen):

@@ -19,9 +19,12 @@ from estimator.training.evaluate import evaluate, sample_ledger
 from estimator.training.memory import memory_per_gpu
 from estimator.training.step import StepTime
 
-TIME_MODEL = ("per-operation roofline (GEMMs at a size-dependent efficiency, attention, element-wise kernels at HBM "
-              "bandwidth), α-β collectives on the node/network links, pipeline schedule with its bubble, "
-              "data-parallel synchronisation and a memory-bound optimizer step (estimator.ledger, estimator.training.step)")
+TIME_MODEL = (
+    "per-operation roofline (GEMMs at a size-dependent efficiency, attention, element-wise kernels at HBM "
+    "bandwidth), α-β collectives on the node/network links, pipeline schedule with its bubble, "
+    "data-parallel synchronisation and a memory-bound optimizer step (estimator.ledger, "
+    "estimator.training.step)"
+)
 
 
 def _assumptions(sc: Scenario, price_info: dict[str, Any], st: StepTime, range_note: str) -> dict[str, Any]:
@@ -32,34 +35,52 @@ def _assumptions(sc: Scenario, price_info: dict[str, Any], st: StepTime, range_n
         "step_time_range": range_note,
         "peak_flops_per_s": eff.peak_flops_per_s,
         "compute_dtype": prec.compute_dtype,
-        "efficiencies": {"gemm_max": eff.gemm_max, "gemm_half_flops": eff.gemm_half_flops,
-                         "attention_max": eff.attention_max, "memory_bandwidth": eff.memory,
-                         "intra_node_bandwidth_bytes_per_s": eff.intra_bandwidth_bytes_per_s,
-                         "inter_node_bandwidth_bytes_per_s": eff.inter_bandwidth_bytes_per_s,
-                         "sources": eff.sources},
+        "efficiencies": {
+            "gemm_max": eff.gemm_max,
+            "gemm_half_flops": eff.gemm_half_flops,
+            "attention_max": eff.attention_max,
+            "memory_bandwidth": eff.memory,
+            "intra_node_bandwidth_bytes_per_s": eff.intra_bandwidth_bytes_per_s,
+            "inter_node_bandwidth_bytes_per_s": eff.inter_bandwidth_bytes_per_s,
+            "sources": eff.sources,
+        },
         "precision": f"{prec.name}: {prec.note}",
         "optimizer": f"{t.optimizer}: {OPTIMIZERS[t.optimizer].note}",
         "objective": sc.objective,
         "causal_attention_flops": t.causal_attention_flops,
-        "flops_convention": "2 FLOPs per multiply-add; matmuls only (norms listed apart); backward = 2 × forward; "
-                            "causal attention counted " + ("as the kernel executes it" if t.causal_attention_flops is None
-                                                          else t.causal_attention_flops) + "; MFU and HFU count the "
-                            "FLOPs the kernels execute",
+        "flops_convention": "2 FLOPs per multiply-add; matmuls only (norms listed apart); backward = 2 × "
+        "forward; "
+        "causal attention counted "
+        + ("as the kernel executes it" if t.causal_attention_flops is None else t.causal_attention_flops)
+        + "; MFU and HFU count the "
+        "FLOPs the kernels execute",
         "recompute": p.recompute,
         "pipeline_schedule": p.effective_schedule,
         "zero_stage": p.effective_zero_stage,
         "flash_attention": t.flash_attention,
         "overlap_grad_reduce": a.overlap_grad_reduce,
         "dropout": sc.model.dropout,
-        "finetune": (sc.finetune.model_dump(mode="json") | {"note": "activation memory as for full training (an upper "
-                     "bound: frozen matmuls without adapters need not keep their inputs)"}) if sc.finetune else None,
+        "finetune": (
+            sc.finetune.model_dump(mode="json")
+            | {
+                "note": "activation memory as for full training (an upper "
+                "bound: frozen matmuls without adapters need not keep their inputs)"
+            }
+        )
+        if sc.finetune
+        else None,
         "framework_overhead_bytes": a.framework_overhead_bytes,
         "memory_notes": "activations per Korthikanti et al. 2022 Table 2 generalised (1-byte dropout masks); "
-                        "worst pipeline stage reported",
+        "worst pipeline stage reported",
         "price": price_info,
-        "energy": {"power_fraction_of_tdp": e.power_fraction_of_tdp, "board_power_w": sc.hardware.tdp_w,
-                   "pue": e.pue, "kg_co2_per_kwh": e.kg_co2_per_kwh, "usd_per_kwh": e.usd_per_kwh,
-                   "source": "GPU-hours × TDP × fraction × PUE (Llama 2 model card; Patterson et al. 2021)"},
+        "energy": {
+            "power_fraction_of_tdp": e.power_fraction_of_tdp,
+            "board_power_w": sc.hardware.tdp_w,
+            "pue": e.pue,
+            "kg_co2_per_kwh": e.kg_co2_per_kwh,
+            "usd_per_kwh": e.usd_per_kwh,
+            "source": "GPU-hours × TDP × fraction × PUE (Llama 2 model card; Patterson et al. 2021)",
+        },
     }
 
 
@@ -95,32 +116,53 @@ def estimate_training(sc: Scenario, efficiencies: Efficiencies | None = None) ->
     steps = int(ev.steps)
     usd_kwh = sc.energy.usd_per_kwh
     est = TrainingEstimate(
-        scenario=sc.name, model=m.name, hardware=sc.hardware.name, gpus=sc.gpus, dp=sc.dp,
-        micro_batches=sc.micro_batches, tokens_per_step=float(ev.tokens_per_step),
-        params_total=params.total, params_active=params.active, params_breakdown=params.as_dict(),
-        flops_model_per_step=float(ev.flops_model_per_step), flops_hardware_per_step=float(ev.flops_hardware_per_step),
+        scenario=sc.name,
+        model=m.name,
+        hardware=sc.hardware.name,
+        gpus=sc.gpus,
+        dp=sc.dp,
+        micro_batches=sc.micro_batches,
+        tokens_per_step=float(ev.tokens_per_step),
+        params_total=params.total,
+        params_active=params.active,
+        params_breakdown=params.as_dict(),
+        flops_model_per_step=float(ev.flops_model_per_step),
+        flops_hardware_per_step=float(ev.flops_hardware_per_step),
         flops_model_total=float(ev.flops_model_per_step) * steps,
-        flops_6nd_total=training_flops_6nd(params=params.active, tokens=steps * float(ev.tokens_per_step)),
+        flops_6nd_total=float(training_flops_6nd(params=params.active, tokens=steps * ev.tokens_per_step)),
         flops_forward_per_sample=forward_breakdown(sample_ledger(sc, executed=False)),
-        step_time_s=float(ev.step_s), step_time_s_range=(float(ev.step_s_low), float(ev.step_s_high)),
+        step_time_s=float(ev.step_s),
+        step_time_s_range=(float(ev.step_s_low), float(ev.step_s_high)),
         time_breakdown_s={k: float(v) for k, v in st.as_dict().items()},
         tokens_per_s=float(ev.tokens_per_step / ev.step_s),
-        tflops_per_gpu=float(ev.mfu) * st.efficiencies.peak_flops_per_s / 1e12, mfu=float(ev.mfu), hfu=float(ev.hfu),
-        steps=steps, train_time_s=float(ev.train_s), train_time_s_range=(float(steps * ev.step_s_low),
-                                                                          float(steps * ev.step_s_high)),
-        gpu_hours=float(ev.gpu_hours), gpu_hours_range=(float(ev.gpu_hours_low), float(ev.gpu_hours_high)),
+        tflops_per_gpu=float(ev.mfu) * st.efficiencies.peak_flops_per_s / 1e12,
+        mfu=float(ev.mfu),
+        hfu=float(ev.hfu),
+        steps=steps,
+        train_time_s=float(ev.train_s),
+        train_time_s_range=(float(steps * ev.step_s_low), float(steps * ev.step_s_high)),
+        gpu_hours=float(ev.gpu_hours),
+        gpu_hours_range=(float(ev.gpu_hours_low), float(ev.gpu_hours_high)),
         cost_usd=float(ev.cost_usd) if priced else None,
         cost_usd_range=(float(ev.cost_usd_low), float(ev.cost_usd_high)) if priced else None,
         usd_per_gpu_hour=None if math.isnan(ev.usd_per_gpu_hour) else ev.usd_per_gpu_hour,
-        energy_kwh=float(ev.energy_kwh), co2_kg=float(ev.co2_kg),
+        energy_kwh=float(ev.energy_kwh),
+        co2_kg=float(ev.co2_kg),
         energy_cost_usd=float(energy_cost_usd(energy_kwh=ev.energy_kwh, usd_per_kwh=usd_kwh))
-        if usd_kwh is not None and fits else None,
-        memory_per_gpu_bytes=mem.as_dict(), memory_capacity_bytes=mem.capacity,
+        if usd_kwh is not None and fits
+        else None,
+        memory_per_gpu_bytes=mem.as_dict(),
+        memory_capacity_bytes=mem.capacity,
         memory_stage="only" if p.pp == 1 else ("last" if mem.stage else "first"),
-        activation_terms_bytes=mem.activation_terms, fits_in_memory=fits,
-        memory_shortfall_bytes=shortfall_bytes(total_bytes=float(mem.total), capacity_bytes=float(mem.capacity)),
+        activation_terms_bytes=mem.activation_terms,
+        fits_in_memory=fits,
+        memory_shortfall_bytes=shortfall_bytes(
+            total_bytes=float(mem.total), capacity_bytes=float(mem.capacity)
+        ),
         fit_suggestions=suggestions,
         assumptions=_assumptions(sc, price_info, st, ev.range_note),
     )
-    require_finite(est.to_json_dict(), "check the hardware profile's peaks, bandwidths and memory, and the workload")
+    require_finite(
+        est.to_json_dict(), "check the hardware profile's peaks, bandwidths and memory, and the workload"
+    )
     return est

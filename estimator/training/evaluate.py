@@ -5,23 +5,24 @@ equal to `estimator train` of that plan's scenario)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from estimator.columns import Columns
 from estimator.cost import co2_kg, cost_usd, energy_kwh, gpu_hours, steps_for_tokens
 from estimator.ledger.account import executed_flops, model_flops, over_stage, recompute_flops
-from estimator.ledger.model import StageOps, sample_ops
+from estimator.ledger.model import SampleShape, StageOps, sample_ops
 from estimator.ledger.work import Work
-from estimator.num import Num
+from estimator.num import Num, choose
 from estimator.roofline import Efficiencies, resolve_efficiencies
+from estimator.specs.model import ModelSpec
 from estimator.specs.scenario import Scenario
+from estimator.specs.workload import FinetuneSpec
 from estimator.training.memory import MemoryBreakdown, memory_per_gpu
 from estimator.training.shape import counted_causal_fraction, executed_causal_fraction, sequence_shape
-from estimator.training.step import StepTime, step_time
+from estimator.training.step import StepTime, stage_ledgers, step_time
 from estimator.uncertainty import step_time_range
 from estimator.units import SECONDS_PER_DAY
 
@@ -30,9 +31,27 @@ def sample_ledger(sc: Scenario, *, executed: bool) -> StageOps:
     """The whole model's ops for one training sample, with causal attention as the kernel runs it
     (`executed`) or as the counting convention says."""
     frac = executed_causal_fraction(sc.training.flash_attention) if executed else counted_causal_fraction(sc)
-    base = Work(batch=1, q_len=1.0, kv_len=1.0, act_bytes=sc.precision_policy.activation_bytes,
-                flash=sc.training.flash_attention, finetune=sc.finetune)
-    return sample_ops(sc.model, sequence_shape(sc), causal_fraction=frac, base=base)
+    return _sample_ledger(
+        sc.model,
+        sequence_shape(sc),
+        frac,
+        sc.precision_policy.activation_bytes,
+        sc.training.flash_attention,
+        sc.finetune,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _sample_ledger(
+    model: ModelSpec,
+    shape: SampleShape,
+    frac: float,
+    act_bytes: float,
+    flash: bool,
+    finetune: FinetuneSpec | None,
+) -> StageOps:
+    base = Work(batch=1, q_len=1.0, kv_len=1.0, act_bytes=act_bytes, flash=flash, finetune=finetune)
+    return sample_ops(model, shape, causal_fraction=frac, base=base)
 
 
 @dataclass(frozen=True)
@@ -45,22 +64,35 @@ class SampleFlops:
 
 
 def sample_flops(sc: Scenario, recompute: str, *, executed: bool) -> SampleFlops:
+    """Per-sample FLOPs of `sc` under the recomputation policy `recompute`."""
     ledger = sample_ledger(sc, executed=executed)
     hardware = over_stage(ledger, executed_flops) + sum(
-        count * recompute_flops(ops, recompute) for count, ops in ledger.layers)
+        count * recompute_flops(ops, recompute) for count, ops in ledger.layers
+    )
     return SampleFlops(model=float(over_stage(ledger, model_flops)), hardware=float(hardware))
 
 
 def price_per_gpu_hour(sc: Scenario) -> tuple[float | None, dict[str, Any]]:
-    """The scenario's price, else its hardware profile's first (dated, sourced) price, and where it came from."""
+    """The scenario's price, else its hardware profile's first (dated, sourced) price, and where it came
+    from."""
     if sc.pricing.usd_per_gpu_hour is not None:
-        return sc.pricing.usd_per_gpu_hour, {"usd_per_gpu_hour": sc.pricing.usd_per_gpu_hour, "source": "scenario"}
+        return sc.pricing.usd_per_gpu_hour, {
+            "usd_per_gpu_hour": sc.pricing.usd_per_gpu_hour,
+            "source": "scenario",
+        }
     price = sc.hardware.default_price
     if price is None:
-        return None, {"usd_per_gpu_hour": None,
-                      "source": f"no price in profile {sc.hardware.name!r}: set pricing.usd_per_gpu_hour"}
-    return price.usd_per_gpu_hour, {"usd_per_gpu_hour": price.usd_per_gpu_hour, "provider": price.provider,
-                                    "kind": price.kind, "date": price.date, "source": price.source}
+        return None, {
+            "usd_per_gpu_hour": None,
+            "source": f"no price in profile {sc.hardware.name!r}: set pricing.usd_per_gpu_hour",
+        }
+    return price.usd_per_gpu_hour, {
+        "usd_per_gpu_hour": price.usd_per_gpu_hour,
+        "provider": price.provider,
+        "kind": price.kind,
+        "date": price.date,
+        "source": price.source,
+    }
 
 
 @dataclass(frozen=True)
@@ -96,12 +128,15 @@ class TrainingColumns:
         return self.train_s / SECONDS_PER_DAY
 
 
-def evaluate(sc: Scenario, columns: Columns | None = None, efficiencies: Efficiencies | None = None) -> TrainingColumns:
+def evaluate(
+    sc: Scenario, columns: Columns | None = None, efficiencies: Efficiencies | None = None
+) -> TrainingColumns:
     """Evaluate `sc` (or the grid `columns` laid over it) end to end."""
     c = columns or Columns.from_scenario(sc)
     eff = efficiencies or resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype)
-    st = step_time(sc, eff, c)
-    mem = memory_per_gpu(sc, c)
+    ledgers = stage_ledgers(sc, c)
+    st = step_time(sc, eff, c, ledgers)
+    mem = memory_per_gpu(sc, c, ledgers)
     step_s = st.total
     low, high, note = step_time_range(step_s, sc.hardware.name)
     codes = ("none", "selective", "full")
@@ -109,7 +144,7 @@ def evaluate(sc: Scenario, columns: Columns | None = None, efficiencies: Efficie
     run = [sample_flops(sc, r, executed=True) for r in codes]
 
     def by_code(values: list[float]) -> Num:
-        return np.choose(np.asarray(c.recompute), values) if np.ndim(c.recompute) else values[int(c.recompute)]
+        return choose(c.recompute, values)
 
     batch = c.global_batch
     peak_s = step_s * c.gpus * eff.peak_flops_per_s
@@ -119,18 +154,38 @@ def evaluate(sc: Scenario, columns: Columns | None = None, efficiencies: Efficie
     hours = gpu_hours(gpus=c.gpus, seconds=train_s)
     price, info = price_per_gpu_hour(sc)
     usd = math.nan if price is None else price
-    kwh = energy_kwh(gpu_hours=hours, board_power_w=sc.hardware.tdp_w, power_fraction=sc.energy.power_fraction_of_tdp,
-                     pue=sc.energy.pue)
-    hours_low, hours_high = gpu_hours(gpus=c.gpus, seconds=steps * low), gpu_hours(gpus=c.gpus, seconds=steps * high)
+    kwh = energy_kwh(
+        gpu_hours=hours,
+        board_power_w=sc.hardware.tdp_w,
+        power_fraction=sc.energy.power_fraction_of_tdp,
+        pue=sc.energy.pue,
+    )
+    hours_low, hours_high = (
+        gpu_hours(gpus=c.gpus, seconds=steps * low),
+        gpu_hours(gpus=c.gpus, seconds=steps * high),
+    )
     return TrainingColumns(
-        step=st, memory=mem, step_s=step_s, step_s_low=low, step_s_high=high, range_note=note,
+        step=st,
+        memory=mem,
+        step_s=step_s,
+        step_s_low=low,
+        step_s_high=high,
+        range_note=note,
         flops_model_per_step=batch * counted[0].model,
         flops_hardware_per_step=batch * by_code([f.hardware for f in counted]),
-        mfu=batch * run[0].model / peak_s, hfu=batch * by_code([f.hardware for f in run]) / peak_s,
-        tokens_per_step=tokens_per_step, steps=steps, train_s=train_s, gpu_hours=hours, gpu_hours_low=hours_low,
-        gpu_hours_high=hours_high, usd_per_gpu_hour=usd, price_info=info,
+        mfu=batch * run[0].model / peak_s,
+        hfu=batch * by_code([f.hardware for f in run]) / peak_s,
+        tokens_per_step=tokens_per_step,
+        steps=steps,
+        train_s=train_s,
+        gpu_hours=hours,
+        gpu_hours_low=hours_low,
+        gpu_hours_high=hours_high,
+        usd_per_gpu_hour=usd,
+        price_info=info,
         cost_usd=cost_usd(gpu_hours=hours, usd_per_gpu_hour=usd),
         cost_usd_low=cost_usd(gpu_hours=hours_low, usd_per_gpu_hour=usd),
         cost_usd_high=cost_usd(gpu_hours=hours_high, usd_per_gpu_hour=usd),
-        energy_kwh=kwh, co2_kg=co2_kg(energy_kwh=kwh, kg_co2_per_kwh=sc.energy.kg_co2_per_kwh),
+        energy_kwh=kwh,
+        co2_kg=co2_kg(energy_kwh=kwh, kg_co2_per_kwh=sc.energy.kg_co2_per_kwh),
     )

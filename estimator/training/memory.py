@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from estimator.activations import inflight_chunks
 from estimator.columns import SCHEDULE_CODES, Columns
 from estimator.finetune import NF4_BYTES_PER_PARAM
 from estimator.ledger.account import params_by_group, saved_by_code, saved_bytes
 from estimator.ledger.model import StageOps
 from estimator.ledger.ops import sum_values
-from estimator.num import Num
+from estimator.num import Num, choose, is_array, maximum, reduce_maximum, where
 from estimator.specs.precision import OPTIMIZERS, optimizer_bytes_per_param
 from estimator.specs.scenario import Scenario
 
@@ -30,16 +28,19 @@ def sharded(*, total: Num, shards: Num, active: Num) -> Num:
     return total / (1 + active * (shards - 1))
 
 
-def zero_model_state_bytes(*, params: Num, weight_bytes: Num, grad_bytes: Num, optimizer_bytes: Num,
-                           zero_stage: Num, dp: Num) -> tuple[Num, Num, Num]:
+def zero_model_state_bytes(
+    *, params: Num, weight_bytes: Num, grad_bytes: Num, optimizer_bytes: Num, zero_stage: Num, dp: Num
+) -> tuple[Num, Num, Num]:
     """Weights, gradients and optimizer states per GPU under ZeRO stage 0–3 over `dp` ranks.
 
     Ref: Rajbhandari et al. 2020, Sec. 5 and Fig. 1: Ψ·(2 + 2 + K) bytes, stage 1 divides K·Ψ by N_d,
     stage 2 also the 2Ψ of gradients, stage 3 (= FSDP full-shard) also the 2Ψ of weights.
     """
-    return (weight_bytes * sharded(total=params, shards=dp, active=zero_stage >= 3),
-            grad_bytes * sharded(total=params, shards=dp, active=zero_stage >= 2),
-            optimizer_bytes * sharded(total=params, shards=dp, active=zero_stage >= 1))
+    return (
+        weight_bytes * sharded(total=params, shards=dp, active=zero_stage >= 3),
+        grad_bytes * sharded(total=params, shards=dp, active=zero_stage >= 2),
+        optimizer_bytes * sharded(total=params, shards=dp, active=zero_stage >= 1),
+    )
 
 
 @dataclass(frozen=True)
@@ -73,18 +74,31 @@ def _model_states(sc: Scenario, c: Columns, p: StageParams) -> tuple[Num, Num, N
     base keeps its weights only (16-bit, or 4-bit NF4 for QLoRA); its adapters have the full states."""
     prec = sc.precision_policy
     shards = c.dp * c.cp
-    expert_shards = np.maximum(shards // c.ep, 1)
+    expert_shards = maximum(shards // c.ep, 1)
     opt_bytes = optimizer_bytes_per_param(prec, OPTIMIZERS[sc.training.optimizer])
-    zero = np.asarray(c.zero)
+    zero = c.zero
     ft = sc.finetune
     if ft is not None and ft.frozen_base:
         base_bytes = NF4_BYTES_PER_PARAM if ft.method == "qlora" else prec.weight_bytes
-        w, g, o = zero_model_state_bytes(params=p.trainable, weight_bytes=prec.weight_bytes, grad_bytes=prec.grad_bytes,
-                                         optimizer_bytes=opt_bytes, zero_stage=c.zero, dp=shards)
-        base = base_bytes * (sharded(total=p.dense, shards=shards, active=zero >= 3)
-                             + sharded(total=p.experts, shards=expert_shards, active=zero >= 3))
+        w, g, o = zero_model_state_bytes(
+            params=p.trainable,
+            weight_bytes=prec.weight_bytes,
+            grad_bytes=prec.grad_bytes,
+            optimizer_bytes=opt_bytes,
+            zero_stage=c.zero,
+            dp=shards,
+        )
+        base = base_bytes * (
+            sharded(total=p.dense, shards=shards, active=zero >= 3)
+            + sharded(total=p.experts, shards=expert_shards, active=zero >= 3)
+        )
         return base + w, g, o
-    per_param = dict(weight_bytes=prec.weight_bytes, grad_bytes=prec.grad_bytes, optimizer_bytes=opt_bytes, zero_stage=c.zero)
+    per_param = dict(
+        weight_bytes=prec.weight_bytes,
+        grad_bytes=prec.grad_bytes,
+        optimizer_bytes=opt_bytes,
+        zero_stage=c.zero,
+    )
     dense = zero_model_state_bytes(params=p.dense, dp=shards, **per_param)
     experts = zero_model_state_bytes(params=p.experts, dp=expert_shards, **per_param)
     return dense[0] + experts[0], dense[1] + experts[1], dense[2] + experts[2]
@@ -92,13 +106,15 @@ def _model_states(sc: Scenario, c: Columns, p: StageParams) -> tuple[Num, Num, N
 
 def _chunks(c: Columns, rank: Num) -> Num:
     """Micro-batch × model-chunk activations the stage holds at its peak (activations.inflight_chunks)."""
-    names = tuple(SCHEDULE_CODES)
-    options = [inflight_chunks(schedule=s, pp=c.pp, micro_batches=c.micro_batches, virtual_stages=c.virtual_stages,
-                               rank=rank) for s in names]
-    if np.ndim(c.schedule):
-        chosen: Num = np.choose(np.asarray(c.schedule), [np.broadcast_to(o, np.shape(c.schedule)) for o in options])
-        return chosen
-    return options[int(c.schedule)]
+    return choose(
+        c.schedule,
+        [
+            inflight_chunks(
+                schedule=s, pp=c.pp, micro_batches=c.micro_batches, virtual_stages=c.virtual_stages, rank=rank
+            )
+            for s in SCHEDULE_CODES
+        ],
+    )
 
 
 def _stage_activations(sc: Scenario, c: Columns, stage: StageOps, rank: Num, enc_tokens: Num) -> Num:
@@ -110,11 +126,18 @@ def _stage_activations(sc: Scenario, c: Columns, stage: StageOps, rank: Num, enc
     working: Num = 0.0
     for count, ops in stage.layers:
         total = total + count * saved_by_code(ops, c.recompute) * chunks / c.virtual_stages
-        working = np.maximum(working, (count > 0) * saved_bytes(ops, "none"))
+        working = maximum(working, (count > 0) * saved_bytes(ops, "none"))
         if any(op.name.startswith("cross_") for op in ops):  # the encoder output every cross-attention reads
-            total = total + (count > 0) * sc.precision_policy.activation_bytes * enc_tokens * sc.model.d_model \
-                * chunks / c.virtual_stages
-    total = total + (np.asarray(c.recompute) == 2) * working
+            total = (
+                total
+                + (count > 0)
+                * sc.precision_policy.activation_bytes
+                * enc_tokens
+                * sc.model.d_model
+                * chunks
+                / c.virtual_stages
+            )
+    total = total + (c.recompute == 2) * working
     for flag, ops in stage.extras:
         total = total + flag * saved_bytes(ops, "none")
     return total
@@ -132,7 +155,9 @@ class MemoryBreakdown:
     capacity: float
     stage: Num  # index into the candidate stages (0: the first, 1: the last)
     params_on_gpu: Num
-    activation_terms: dict[str, float] = field(default_factory=dict)  # one layer, one micro-batch (scalar path)
+    activation_terms: dict[str, float] = field(
+        default_factory=dict
+    )  # one layer, one micro-batch (scalar path)
 
     @property
     def total(self) -> Num:
@@ -143,8 +168,14 @@ class MemoryBreakdown:
         return self.total <= self.capacity
 
     def as_dict(self) -> dict[str, float]:
-        return {"weights": float(self.weights), "gradients": float(self.gradients), "optimizer": float(self.optimizer),
-                "activations": float(self.activations), "other": float(self.other), "total": float(self.total)}
+        return {
+            "weights": float(self.weights),
+            "gradients": float(self.gradients),
+            "optimizer": float(self.optimizer),
+            "activations": float(self.activations),
+            "other": float(self.other),
+            "total": float(self.total),
+        }
 
 
 def _layer_terms(stage: StageOps) -> dict[str, float]:
@@ -158,8 +189,10 @@ def _layer_terms(stage: StageOps) -> dict[str, float]:
     return out
 
 
-def memory_per_gpu(sc: Scenario, c: Columns | None = None) -> MemoryBreakdown:
-    """Memory of the worst pipeline stage, by part."""
+def memory_per_gpu(
+    sc: Scenario, c: Columns | None = None, ledgers: list[StageOps] | None = None
+) -> MemoryBreakdown:
+    """Memory of the worst pipeline stage, by part (`ledgers`: the stages' ops if the caller has them)."""
     from estimator.training.shape import sequence_shape
     from estimator.training.step import stage_ledgers, stage_stacks
 
@@ -167,26 +200,37 @@ def memory_per_gpu(sc: Scenario, c: Columns | None = None) -> MemoryBreakdown:
     prec = sc.precision_policy
     enc_tokens = c.micro_batch * sequence_shape(sc).encoder_tokens
     candidates = []
-    for stack, stage in zip(stage_stacks(sc, c), stage_ledgers(sc, c), strict=True):
+    for stack, stage in zip(stage_stacks(sc, c), ledgers or stage_ledgers(sc, c), strict=True):
         split = stage_param_split(sc, c, stage)
         weights, grads, opt = _model_states(sc, c, split)
-        rank = np.where(stack.first, 0, c.pp - 1)
+        rank = where(stack.first, 0, c.pp - 1)
         acts = _stage_activations(sc, c, stage, rank, enc_tokens)
-        biggest_layer = np.max(np.stack([np.broadcast_to(
-            sum_values(op.params_local for op in ops if op.param_group not in ("", "adapters")), np.shape(c.tp))
-            for _, ops in stage.layers]), axis=0)
-        zero3_buffer = (np.asarray(c.zero) == 3) * 2 * prec.weight_bytes * biggest_layer  # prefetch: this and next
-        dequant = prec.weight_bytes * biggest_layer if (sc.finetune and sc.finetune.method == "qlora") else 0.0
+        biggest_layer = reduce_maximum(
+            sum_values(op.params_local for op in ops if op.param_group not in ("", "adapters"))
+            for _, ops in stage.layers
+        )
+        zero3_buffer = (c.zero == 3) * 2 * prec.weight_bytes * biggest_layer  # prefetch: this and next
+        dequant = (
+            prec.weight_bytes * biggest_layer if (sc.finetune and sc.finetune.method == "qlora") else 0.0
+        )
         other = sc.assumptions.framework_overhead_bytes + zero3_buffer + dequant
         candidates.append((weights, grads, opt, acts, other, split.total, stage))
-    worst, index = candidates[0], np.zeros(np.shape(c.tp), dtype=int) if np.ndim(c.tp) else 0
+    worst: tuple[Num, ...] = candidates[0][:6]
+    index: Num = 0
     for i, cand in enumerate(candidates[1:], start=1):
-        worse = sum(cand[:5]) > sum(worst[:5])
-        worst = tuple(np.where(worse, b, a) for a, b in zip(worst[:6], cand[:6], strict=True)) + (worst[6],)
-        index = np.where(worse, i, index)
-    parts = list(worst[:6])
-    if not np.ndim(c.tp):
-        parts = [float(x) for x in parts]
-        index = int(index)
-    return MemoryBreakdown(parts[0], parts[1], parts[2], parts[3], parts[4], sc.hardware.memory_bytes, index, parts[5],
-                           _layer_terms(candidates[0][6]) if not np.ndim(c.tp) else {})
+        worse = sum_values(cand[:5]) > sum_values(worst[:5])
+        worst = tuple(where(worse, b, a) for a, b in zip(worst, cand[:6], strict=True))
+        index = where(worse, i, index)
+    scalar = not is_array(c.tp)
+    parts = [float(x) for x in worst] if scalar else list(worst)
+    return MemoryBreakdown(
+        parts[0],
+        parts[1],
+        parts[2],
+        parts[3],
+        parts[4],
+        sc.hardware.memory_bytes,
+        int(index) if scalar else index,
+        parts[5],
+        _layer_terms(candidates[0][6]) if scalar else {},
+    )

@@ -42,9 +42,15 @@ def sequence_shape(sc: Scenario) -> SampleShape:
             dec = t5_span_corruption_lengths(t.seq_len, t.noise_density, t.mean_noise_span_length)[1]
         else:
             dec = t.seq_len
-        return SampleShape(encoder_tokens=float(t.seq_len), decoder_tokens=float(dec), logit_positions=float(dec))
+        return SampleShape(
+            encoder_tokens=float(t.seq_len), decoder_tokens=float(dec), logit_positions=float(dec)
+        )
     if objective in ("masked-lm", "mlm-nsp"):
         positions = t.seq_len * (t.mlm_probability if t.gather_masked_logits else 1.0)
-        return SampleShape(encoder_tokens=float(t.seq_len), decoder_tokens=0.0, logit_positions=positions,
-                           nsp_sequences=1.0 if objective == "mlm-nsp" else 0.0)
+        return SampleShape(
+            encoder_tokens=float(t.seq_len),
+            decoder_tokens=0.0,
+            logit_positions=positions,
+            nsp_sequences=1.0 if objective == "mlm-nsp" else 0.0,
+        )
     return SampleShape(encoder_tokens=float(t.seq_len), decoder_tokens=0.0, logit_positions=float(t.seq_len))

@@ -6,11 +6,8 @@ Takes `Columns`: one configuration as scalars (`estimator train`) or a grid as a
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, replace
 from typing import Any
-
-import numpy as np
 
 from estimator.columns import Columns
 from estimator.comms import collective_time_s
@@ -18,7 +15,7 @@ from estimator.ledger.account import Links, layer_time
 from estimator.ledger.model import StageOps, StageStack, even_stage, stage_ops
 from estimator.ledger.ops import Op, sum_values
 from estimator.ledger.work import Work
-from estimator.num import Num
+from estimator.num import Num, is_array, maximum, reduce_maximum, where
 from estimator.roofline import Efficiencies, resolve_efficiencies
 from estimator.schedule import pipeline_time_s
 from estimator.specs.precision import OPTIMIZERS, optimizer_bytes_per_param
@@ -30,9 +27,19 @@ PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bu
 
 def base_work(sc: Scenario, c: Columns) -> Work:
     """The micro-batch one GPU works on, for `sc` laid out as `c` (lengths are set per layer kind)."""
-    return Work(batch=c.micro_batch, q_len=1.0, kv_len=1.0, tp=c.tp, cp=c.cp, ep=c.ep, sp=c.sp, pp=c.pp,
-                act_bytes=sc.precision_policy.activation_bytes, flash=sc.training.flash_attention,
-                finetune=sc.finetune)
+    return Work(
+        batch=c.micro_batch,
+        q_len=1.0,
+        kv_len=1.0,
+        tp=c.tp,
+        cp=c.cp,
+        ep=c.ep,
+        sp=c.sp,
+        pp=c.pp,
+        act_bytes=sc.precision_policy.activation_bytes,
+        flash=sc.training.flash_attention,
+        finetune=sc.finetune,
+    )
 
 
 def pipeline_send_op(sc: Scenario, c: Columns) -> Op:
@@ -42,8 +49,16 @@ def pipeline_send_op(sc: Scenario, c: Columns) -> Op:
     shape = sequence_shape(sc)
     tokens = c.micro_batch * max(shape.encoder_tokens, shape.decoder_tokens) / c.cp
     payload = sc.precision_policy.activation_bytes * tokens * sc.model.d_model / c.tp
-    return Op("pp_send", "collective", "collective", bytes=payload, count=c.virtual_stages * (c.pp > 1),
-              collective="send_recv", group="pp", group_size=2)
+    return Op(
+        "pp_send",
+        "collective",
+        "collective",
+        bytes=payload,
+        count=c.virtual_stages * (c.pp > 1),
+        collective="send_recv",
+        group="pp",
+        group_size=2,
+    )
 
 
 def stage_stacks(sc: Scenario, c: Columns) -> list[StageStack]:
@@ -66,9 +81,10 @@ def stage_ledgers(sc: Scenario, c: Columns) -> list[StageOps]:
 
 def _stage_parts(stage: StageOps, eff: Efficiencies, links: Links, recompute: Num) -> dict[str, Num]:
     """Per micro-batch seconds of one stage by cause."""
-    parts: dict[str, Num] = dict.fromkeys(("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm",
-                                           "cp_hidden"), 0.0)
-    rc = np.asarray(recompute)
+    parts: dict[str, Num] = dict.fromkeys(
+        ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "cp_hidden"), 0.0
+    )
+    rc = recompute
 
     def add(scale: Any, ops: tuple[Op, ...], layer: bool) -> None:
         lt = layer_time(ops, eff, links)
@@ -79,7 +95,9 @@ def _stage_parts(stage: StageOps, eff: Efficiencies, links: Links, recompute: Nu
         parts["pp_comm"] = parts["pp_comm"] + scale * (lt.pp_fwd + lt.pp_bwd)
         parts["cp_hidden"] = parts["cp_hidden"] + scale * lt.cp_hidden
         if layer:
-            parts["recompute"] = parts["recompute"] + scale * ((rc == 2) * lt.forward + (rc == 1) * lt.selective_fwd)
+            parts["recompute"] = parts["recompute"] + scale * (
+                (rc == 2) * lt.forward + (rc == 1) * lt.selective_fwd
+            )
 
     for count, ops in stage.layers:
         add(count, ops, True)
@@ -111,8 +129,16 @@ class StepTime:
         return {k: getattr(self, k) for k in PARTS}
 
 
-def _dp_and_optimizer_s(sc: Scenario, c: Columns, eff: Efficiencies, links: Links, params: Num, trainable: Num,
-                        last_backward_s: Num, compute_per_mb: Num) -> tuple[Num, Num]:
+def _dp_and_optimizer_s(
+    sc: Scenario,
+    c: Columns,
+    eff: Efficiencies,
+    links: Links,
+    params: Num,
+    trainable: Num,
+    last_backward_s: Num,
+    compute_per_mb: Num,
+) -> tuple[Num, Num]:
     """(exposed gradient/parameter sync, optimizer step) seconds.
 
     ZeRO-0: all-reduce of the gradients; ZeRO-1/2: reduce-scatter of gradients and all-gather of the
@@ -128,27 +154,42 @@ def _dp_and_optimizer_s(sc: Scenario, c: Columns, eff: Efficiencies, links: Link
     alpha, beta = links.dp
     grads = trainable * (4 if a.fp32_grad_reduce else prec.grad_bytes)
     weights = params * prec.weight_bytes
-    zero = np.asarray(c.zero)
+    zero = c.zero
 
     def coll(kind: Any, payload: Num) -> Num:
-        return np.where(n > 1, collective_time_s(collective=kind, n=np.maximum(n, 2), payload_bytes=payload, alpha_s=alpha,
-                                                 bandwidth_bytes_per_s=beta), 0.0)
+        return where(
+            n > 1,
+            collective_time_s(
+                collective=kind,
+                n=maximum(n, 2),
+                payload_bytes=payload,
+                alpha_s=alpha,
+                bandwidth_bytes_per_s=beta,
+            ),
+            0.0,
+        )
 
-    sync: Num = np.where(zero == 0, coll("all_reduce", grads), coll("reduce_scatter", grads))
+    sync: Num = where(zero == 0, coll("all_reduce", grads), coll("reduce_scatter", grads))
     hide = last_backward_s if a.overlap_grad_reduce else 0.0
     # ZeRO 0-2: the gradient reduction hides behind the last micro-batch's backward; ZeRO-1/2 then
     # all-gather the updated parameters after the step
-    plain = np.maximum(0.0, sync - hide) + (zero >= 1) * coll("all_gather", trainable * prec.weight_bytes)
+    plain = maximum(0.0, sync - hide) + (zero >= 1) * coll("all_gather", trainable * prec.weight_bytes)
     # ZeRO-3: one communication stream carries two weight all-gathers per micro-batch and, in the last one,
     # the reduce-scatter too; what exceeds that micro-batch's compute is exposed (the window is used once)
     gathers = 2 * coll("all_gather", weights)
     last_mb = gathers + (sync if a.overlap_grad_reduce else 0.0)
-    zero3 = ((c.micro_batches - 1) * np.maximum(0.0, gathers - compute_per_mb) + np.maximum(0.0, last_mb - compute_per_mb)
-             + (0.0 if a.overlap_grad_reduce else sync))
-    exposed = np.where(zero == 3, zero3, plain)
-    shard = trainable / np.where(zero >= 1, n, 1)
-    opt_bytes = shard * (prec.grad_bytes + 2 * optimizer_bytes_per_param(prec, OPTIMIZERS[sc.training.optimizer])
-                         + prec.weight_bytes)
+    zero3 = (
+        (c.micro_batches - 1) * maximum(0.0, gathers - compute_per_mb)
+        + maximum(0.0, last_mb - compute_per_mb)
+        + (0.0 if a.overlap_grad_reduce else sync)
+    )
+    exposed = where(zero == 3, zero3, plain)
+    shard = trainable / where(zero >= 1, n, 1)
+    opt_bytes = shard * (
+        prec.grad_bytes
+        + 2 * optimizer_bytes_per_param(prec, OPTIMIZERS[sc.training.optimizer])
+        + prec.weight_bytes
+    )
     return exposed, eff.memory_time_s(opt_bytes)
 
 
@@ -156,32 +197,48 @@ def links_of(sc: Scenario, c: Columns, eff: Efficiencies) -> Links:
     return Links.of(eff, tp=c.tp, cp=c.cp, ep=c.ep, dp=c.dp, gpus_per_node=sc.hardware.gpus_per_node)
 
 
-def step_time(sc: Scenario, efficiencies: Efficiencies | None = None, columns: Columns | None = None) -> StepTime:
-    """The step time of `sc` (or of the grid `columns` laid over `sc`) with its breakdown."""
+def step_time(
+    sc: Scenario,
+    efficiencies: Efficiencies | None = None,
+    columns: Columns | None = None,
+    ledgers: list[StageOps] | None = None,
+) -> StepTime:
+    """The step time of `sc` (or of the grid `columns` laid over `sc`) with its breakdown; `ledgers` are the
+    stages' ops if the caller has them already."""
     from estimator.training.memory import stage_param_split
 
     c = columns or Columns.from_scenario(sc)
     eff = efficiencies or resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype)
     links = links_of(sc, c, eff)
-    ledgers = stage_ledgers(sc, c)
+    ledgers = ledgers or stage_ledgers(sc, c)
     stages = [_stage_parts(stage, eff, links, c.recompute) for stage in ledgers]
     totals = [sum(v for k, v in s.items() if k != "cp_hidden") for s in stages]
     t_max, worst = totals[0], dict(stages[0])
     for total, parts in zip(totals[1:], stages[1:], strict=True):
         worse = total > t_max
-        worst = {k: np.where(worse, parts[k], worst[k]) for k in worst}
-        t_max = np.maximum(t_max, total)
-    t_mean = np.where(c.pp > 1, sum(totals) / len(totals), totals[0])
+        worst = {k: where(worse, parts[k], worst[k]) for k in worst}
+        t_max = maximum(t_max, total)
+    t_mean = where(c.pp > 1, sum_values(totals) / len(totals), totals[0])
     m = c.micro_batches
-    pipe = pipeline_time_s(stage_max_s=t_max, stage_mean_s=t_mean, micro_batches=m, pp=c.pp, virtual_stages=c.virtual_stages)
+    pipe = pipeline_time_s(
+        stage_max_s=t_max, stage_mean_s=t_mean, micro_batches=m, pp=c.pp, virtual_stages=c.virtual_stages
+    )
     splits = [stage_param_split(sc, c, stage) for stage in ledgers]
-    params = functools.reduce(np.maximum, (s.total for s in splits))
-    trainable = functools.reduce(np.maximum, (s.trainable for s in splits))
+    params = reduce_maximum(s.total for s in splits)
+    trainable = reduce_maximum(s.trainable for s in splits)
     window = worst["compute"] - worst["cp_hidden"]  # compute time not already hiding ring-attention exchanges
     dp_exposed, optimizer = _dp_and_optimizer_s(sc, c, eff, links, params, trainable, window * 2 / 3, window)
-    out = {"compute": m * worst["compute"], "recompute": m * worst["recompute"], "tp_comm": m * worst["tp_comm"],
-           "cp_comm": m * worst["cp_comm"], "ep_comm": m * worst["ep_comm"], "pp_comm": m * worst["pp_comm"],
-           "bubble": pipe - m * t_max, "dp_comm": dp_exposed, "optimizer": optimizer}
-    if not np.ndim(c.tp):
+    out = {
+        "compute": m * worst["compute"],
+        "recompute": m * worst["recompute"],
+        "tp_comm": m * worst["tp_comm"],
+        "cp_comm": m * worst["cp_comm"],
+        "ep_comm": m * worst["ep_comm"],
+        "pp_comm": m * worst["pp_comm"],
+        "bubble": pipe - m * t_max,
+        "dp_comm": dp_exposed,
+        "optimizer": optimizer,
+    }
+    if not is_array(c.tp):
         out = {k: float(v) for k, v in out.items()}
     return StepTime(**out, efficiencies=eff)

@@ -35,7 +35,9 @@ def test_calibrate_memory_json_covers_every_family(capsys: pytest.CaptureFixture
     records = json.loads(capsys.readouterr().out)
     assert {r["model"] for r in records} == set(FAMILIES)
     assert {("recompute full" in r["config"]) for r in records} == {True, False}
-    assert any("selective" in r["config"] for r in records) and any("flash kernel" in r["config"] for r in records)
+    assert any("selective" in r["config"] for r in records) and any(
+        "flash kernel" in r["config"] for r in records
+    )
     for r in records:
         assert abs(r["rel_error"]) <= 0.02, r
 
@@ -54,26 +56,92 @@ def cases(draw: st.DrawFn, family: str) -> ReferenceCase:
     kv = draw(st.sampled_from([g for g in range(1, heads + 1) if heads % g == 0]))
     label = f"random h{d_model} a{heads} f{d_ff}"
     if family.startswith("torch"):
-        arch = {"torch-encoder-layer": "encoder", "torch-decoder-layer": "encoder", "torch-transformer": "encoder-decoder"}[family]
-        m = torch_layer_spec(n_layers=layers, d_model=d_model, n_heads=heads, d_ff=d_ff, dropout=dropout,
-                             activation=draw(st.sampled_from(["relu", "gelu"])), architecture=arch)
+        arch = {
+            "torch-encoder-layer": "encoder",
+            "torch-decoder-layer": "encoder",
+            "torch-transformer": "encoder-decoder",
+        }[family]
+        m = torch_layer_spec(
+            n_layers=layers,
+            d_model=d_model,
+            n_heads=heads,
+            d_ff=d_ff,
+            dropout=dropout,
+            activation=draw(st.sampled_from(["relu", "gelu"])),
+            architecture=arch,
+        )
     elif family == "gpt2":
-        m = ModelSpec(name=family, n_layers=layers, d_model=d_model, n_heads=heads, d_ff=d_ff, vocab_size=vocab,
-                      max_seq_len=32, dropout=dropout, tie_embeddings=True)
+        m = ModelSpec(
+            name=family,
+            n_layers=layers,
+            d_model=d_model,
+            n_heads=heads,
+            d_ff=d_ff,
+            vocab_size=vocab,
+            max_seq_len=32,
+            dropout=dropout,
+            tie_embeddings=True,
+        )
     elif family == "bert":
-        m = ModelSpec(name=family, architecture="encoder", n_layers=layers, d_model=d_model, n_heads=heads, d_ff=d_ff,
-                      vocab_size=vocab, max_seq_len=32, dropout=dropout, type_vocab_size=2, embedding_norm=True,
-                      final_norm=False, pooler=True, nsp_head=True)
+        m = ModelSpec(
+            name=family,
+            architecture="encoder",
+            n_layers=layers,
+            d_model=d_model,
+            n_heads=heads,
+            d_ff=d_ff,
+            vocab_size=vocab,
+            max_seq_len=32,
+            dropout=dropout,
+            type_vocab_size=2,
+            embedding_norm=True,
+            final_norm=False,
+            pooler=True,
+            nsp_head=True,
+        )
     elif family == "t5":
-        m = ModelSpec(name=family, architecture="encoder-decoder", n_layers=layers, n_decoder_layers=draw(st.integers(1, 2)),
-                      d_model=d_model, n_heads=heads, d_ff=d_ff, vocab_size=vocab, max_seq_len=32, ffn="relu",
-                      norm="rmsnorm", position="relative", bias=False, ffn_dropout=True, dropout=dropout,
-                      relative_attention_buckets=draw(st.integers(4, 16)), tie_embeddings=True)
+        m = ModelSpec(
+            name=family,
+            architecture="encoder-decoder",
+            n_layers=layers,
+            n_decoder_layers=draw(st.integers(1, 2)),
+            d_model=d_model,
+            n_heads=heads,
+            d_ff=d_ff,
+            vocab_size=vocab,
+            max_seq_len=32,
+            ffn="relu",
+            norm="rmsnorm",
+            position="relative",
+            bias=False,
+            ffn_dropout=True,
+            dropout=dropout,
+            relative_attention_buckets=draw(st.integers(4, 16)),
+            tie_embeddings=True,
+        )
     else:
-        experts = dict(n_experts=draw(st.integers(2, 4)), top_k=draw(st.integers(1, 2))) if family == "mixtral" else {}
-        m = ModelSpec(name=family, n_layers=layers, d_model=d_model, n_heads=heads, n_kv_heads=kv, d_ff=d_ff,
-                      vocab_size=vocab, max_seq_len=32, ffn="swiglu", norm="rmsnorm", position="rope", bias=False,
-                      tie_embeddings=draw(st.booleans()), dropout=0.0, **experts)
+        experts = (
+            dict(n_experts=draw(st.integers(2, 4)), top_k=draw(st.integers(1, 2)))
+            if family == "mixtral"
+            else {}
+        )
+        m = ModelSpec(
+            name=family,
+            n_layers=layers,
+            d_model=d_model,
+            n_heads=heads,
+            n_kv_heads=kv,
+            d_ff=d_ff,
+            vocab_size=vocab,
+            max_seq_len=32,
+            ffn="swiglu",
+            norm="rmsnorm",
+            position="rope",
+            bias=False,
+            tie_embeddings=draw(st.booleans()),
+            dropout=0.0,
+            **experts,
+        )
     return ReferenceCase(family, label, m, batch=batch, seq_len=seq, dec_len=dec)
 
 
