@@ -123,37 +123,42 @@ def attention_block_terms(model: ModelSpec, shape: ActShape, *, cross: bool = Fa
     Tensors inside the tensor-parallel region are divided by tp; the rest only with sequence parallelism.
     Self-attention keeps K and V for its local tokens; cross-attention for the encoder tokens.
     """
-    m, x, k = model, shape, shape.kernels
-    dropout = m.dropout > 0
+    x, k = shape, shape.kernels
+    dropout = model.dropout > 0
     kv_tokens = x.batch * x.kv_len if cross else x.tokens
     # eager repeat_kv copies K and V to every head (the matmul cannot flatten the expanded view) except
     # for one KV head and one sequence, where the view flattens; fused kernels take grouped K/V directly
-    copies_kv = k.repeat_kv and not x.flash and m.n_kv_heads < m.n_heads and (m.n_kv_heads > 1 or x.batch > 1)
-    kv_heads = m.n_heads if copies_kv else m.n_kv_heads
-    scores = 0 if x.flash else m.n_heads * x.tokens * x.kv_len  # a·s·s·b elements
+    copies_kv = (
+        k.repeat_kv
+        and not x.flash
+        and model.n_kv_heads < model.n_heads
+        and (model.n_kv_heads > 1 or x.batch > 1)
+    )
+    kv_heads = model.n_heads if copies_kv else model.n_kv_heads
+    scores = 0 if x.flash else model.n_heads * x.tokens * x.kv_len  # a·s·s·b elements
     upcast = k.attention_core_fp32 and x.act_bytes != 4 and not x.flash
     core = 4 if upcast else x.act_bytes  # width of Q, K, V and the s×s tensors inside the attention core
     core_mask = core if k.mask_bytes is None else k.mask_bytes
-    terms = dict(norm_terms(m, x))
+    terms = dict(norm_terms(model, x))
     terms.update(
         {
-            "qkv_input": x.act_bytes * x.tokens * m.d_model * x.outside_tp,
-            "q": core * x.tokens * m.n_heads * m.d_head / x.tp,
-            "k": core * kv_tokens * m.n_kv_heads * m.d_head / x.tp,
-            "v": core * kv_tokens * m.n_kv_heads * m.d_head / x.tp,
-            "kv_repeat": 2 * core * kv_tokens * (kv_heads - m.n_kv_heads) * m.d_head / x.tp,
+            "qkv_input": x.act_bytes * x.tokens * model.d_model * x.outside_tp,
+            "q": core * x.tokens * model.n_heads * model.d_head / x.tp,
+            "k": core * kv_tokens * model.n_kv_heads * model.d_head / x.tp,
+            "v": core * kv_tokens * model.n_kv_heads * model.d_head / x.tp,
+            "kv_repeat": 2 * core * kv_tokens * (kv_heads - model.n_kv_heads) * model.d_head / x.tp,
             "softmax_output": (4 if k.softmax_fp32 else core) * scores / x.tp,
             "softmax_cast": x.act_bytes * scores / x.tp
             if (k.softmax_fp32 and not dropout and x.act_bytes != 4)
             else 0.0,
             "attention_dropout_mask": core_mask * scores / x.tp if dropout else 0.0,
             "attention_dropout_output": core * scores / x.tp if dropout else 0.0,
-            "flash_logsumexp": (4.0 * m.n_heads * x.tokens / x.tp) if x.flash else 0.0,
-            "out_proj_input": x.act_bytes * x.tokens * m.n_heads * m.d_head / x.tp,
-            "attention_output_dropout_mask": x.mask_bytes * x.tokens * m.d_model * x.outside_tp
+            "flash_logsumexp": (4.0 * model.n_heads * x.tokens / x.tp) if x.flash else 0.0,
+            "out_proj_input": x.act_bytes * x.tokens * model.n_heads * model.d_head / x.tp,
+            "attention_output_dropout_mask": x.mask_bytes * x.tokens * model.d_model * x.outside_tp
             if dropout
             else 0.0,
-            "attention_bias": x.act_bytes * m.n_heads * x.q_len * x.kv_len / x.tp
+            "attention_bias": x.act_bytes * model.n_heads * x.q_len * x.kv_len / x.tp
             if (k.sdpa_saves_bias and x.flash)
             else 0.0,
         }
@@ -161,23 +166,23 @@ def attention_block_terms(model: ModelSpec, shape: ActShape, *, cross: bool = Fa
     if (
         k.packed_qkv and not upcast
     ):  # V is a view of the packed in-projection (Q|K|V, or K|V for cross-attention)
-        packed = (2 * m.n_kv_heads + (0 if cross else m.n_heads)) * m.d_head
+        packed = (2 * model.n_kv_heads + (0 if cross else model.n_heads)) * model.d_head
         terms["v"] = x.act_bytes * kv_tokens * packed / x.tp
         if x.flash:  # the flash kernel saves Q and K as views of the same packed storage: no copies
             terms["k"] = 0.0
-            terms["q"] = x.act_bytes * x.tokens * m.n_heads * m.d_head / x.tp if cross else 0.0
+            terms["q"] = x.act_bytes * x.tokens * model.n_heads * model.d_head / x.tp if cross else 0.0
     return terms
 
 
 def _ffn_inner(model: ModelSpec, shape: ActShape, d_ff: Num, copies: Num) -> dict[str, Num]:
-    m, x = model, shape
-    widths = FFN_SAVED_WIDTHS[m.ffn]
+    x = shape
+    widths = FFN_SAVED_WIDTHS[model.ffn]
     unit = copies * x.act_bytes * x.tokens * d_ff / x.tp
-    if not m.ffn_dropout or m.dropout == 0:
+    if not model.ffn_dropout or model.dropout == 0:
         return {"ffn_inner": widths * unit}
     # dropout between activation and fc2 (T5): fc2 reads the dropout output; the activation's output
     # is kept only where its own backward needs it (ReLU keeps its result)
-    kept = widths - (0 if m.ffn == "relu" else 1)
+    kept = widths - (0 if model.ffn == "relu" else 1)
     return {
         "ffn_inner": kept * unit,
         "ffn_inner_dropout_mask": unit / x.act_bytes * x.mask_bytes,
@@ -192,24 +197,24 @@ def ffn_block_terms(model: ModelSpec, shape: ActShape) -> dict[str, Num]:
     copies of its input, and fp32 router probabilities; "hf-eager" MoE also each copy's output, its
     weighted output, its routing weight and index, and the router's top-k indices and normalisation.
     """
-    m, x = model, shape
-    copies = (m.top_k + m.n_shared_experts) if m.is_moe else 1
-    d_ff = m.d_ff_expert if m.is_moe else m.d_ff
-    terms = dict(norm_terms(m, x))
-    terms["fc1_input"] = x.act_bytes * x.tokens * m.d_model * x.outside_tp
-    terms.update(_ffn_inner(m, x, d_ff, copies))
+    x = shape
+    copies = (model.top_k + model.n_shared_experts) if model.is_moe else 1
+    d_ff = model.d_ff_expert if model.is_moe else model.d_ff
+    terms = dict(norm_terms(model, x))
+    terms["fc1_input"] = x.act_bytes * x.tokens * model.d_model * x.outside_tp
+    terms.update(_ffn_inner(model, x, d_ff, copies))
     terms["ffn_output_dropout_mask"] = (
-        x.mask_bytes * x.tokens * m.d_model * x.outside_tp if m.dropout > 0 else 0.0
+        x.mask_bytes * x.tokens * model.d_model * x.outside_tp if model.dropout > 0 else 0.0
     )
-    if m.is_moe:
-        h_copies = x.act_bytes * x.tokens * copies * m.d_model / x.tp
-        terms["router_probs"] = 4.0 * x.tokens * m.n_experts
+    if model.is_moe:
+        h_copies = x.act_bytes * x.tokens * copies * model.d_model / x.tp
+        terms["router_probs"] = 4.0 * x.tokens * model.n_experts
         if x.kernels.moe == "hf-eager":
             terms["expert_input_copies"] = h_copies
             terms["expert_outputs"] = 2 * h_copies
             # fp32 routing weight, and the int64 (token, slot) pair torch.where returns for each copy
             terms["routing_weights_and_indices"] = x.tokens * copies * (4.0 + 16.0)
-            terms["router_topk"] = x.tokens * (8.0 * m.top_k + 4.0 * m.top_k + 4.0)
+            terms["router_topk"] = x.tokens * (8.0 * model.top_k + 4.0 * model.top_k + 4.0)
         else:
             terms["expert_input_copies"] = h_copies
     return terms

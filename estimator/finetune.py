@@ -23,15 +23,16 @@ def lora_params(*, d_in: Num, d_out: Num, rank: Num) -> Num:
 
 def adapted_matrices(model: ModelSpec, targets: str) -> list[tuple[int, int, int]]:
     """(d_in, d_out, copies) of each adapted matrix in one layer (copies: experts of an MoE FFN)."""
-    m = model
-    q, kv = m.n_heads * m.d_head, m.n_kv_heads * m.d_head
+    q, kv = model.n_heads * model.d_head, model.n_kv_heads * model.d_head
     if targets == "qv":
-        return [(m.d_model, q, 1), (m.d_model, kv, 1)]
-    out = [(m.d_model, q, 1), (m.d_model, kv, 1), (m.d_model, kv, 1), (q, m.d_model, 1)]
+        return [(model.d_model, q, 1), (model.d_model, kv, 1)]
+    out = [(model.d_model, q, 1), (model.d_model, kv, 1), (model.d_model, kv, 1), (q, model.d_model, 1)]
     if targets == "all-linear":
-        d_ff = m.d_ff_expert if m.is_moe else m.d_ff
-        experts = (m.n_experts + m.n_shared_experts) if m.is_moe else 1
-        out += [(m.d_model, d_ff, experts)] * (2 if m.gated_ffn else 1) + [(d_ff, m.d_model, experts)]
+        d_ff = model.d_ff_expert if model.is_moe else model.d_ff
+        experts = (model.n_experts + model.n_shared_experts) if model.is_moe else 1
+        out += [(model.d_model, d_ff, experts)] * (2 if model.gated_ffn else 1) + [
+            (d_ff, model.d_model, experts)
+        ]
     return out
 
 

@@ -253,79 +253,82 @@ def to_hf_dict(model: ModelSpec) -> dict[str, Any]:
     The inverse of `model_from_hf_dict` for the shapes those families can express; used to build the
     reference PyTorch modules the tests count against.
     """
-    m = model
-    if m.architecture == "encoder-decoder":
-        proj = {"relu": "relu", "geglu": "gated-gelu", "swiglu": "gated-relu", "gelu": "gelu"}[m.ffn]
+    if model.architecture == "encoder-decoder":
+        proj = {"relu": "relu", "geglu": "gated-gelu", "swiglu": "gated-relu", "gelu": "gelu"}[model.ffn]
         return dict(
             model_type="t5",
-            num_layers=m.n_layers,
-            num_decoder_layers=m.n_decoder_layers,
-            d_model=m.d_model,
-            num_heads=m.n_heads,
-            d_kv=m.d_head,
-            d_ff=m.d_ff,
-            vocab_size=m.vocab_size,
+            num_layers=model.n_layers,
+            num_decoder_layers=model.n_decoder_layers,
+            d_model=model.d_model,
+            num_heads=model.n_heads,
+            d_kv=model.d_head,
+            d_ff=model.d_ff,
+            vocab_size=model.vocab_size,
             feed_forward_proj=proj,
-            tie_word_embeddings=m.tie_embeddings,
-            relative_attention_num_buckets=m.relative_attention_buckets,
-            dropout_rate=m.dropout,
-            n_positions=m.max_seq_len,
+            tie_word_embeddings=model.tie_embeddings,
+            relative_attention_num_buckets=model.relative_attention_buckets,
+            dropout_rate=model.dropout,
+            n_positions=model.max_seq_len,
         )
-    if m.architecture == "encoder":
+    if model.architecture == "encoder":
         arch = (
             "BertForPreTraining"
-            if m.nsp_head
-            else ("BertForMaskedLM" if m.output_head == "mlm" else "BertModel")
+            if model.nsp_head
+            else ("BertForMaskedLM" if model.output_head == "mlm" else "BertModel")
         )
         return dict(
             model_type="bert",
             architectures=[arch],
-            num_hidden_layers=m.n_layers,
-            hidden_size=m.d_model,
-            num_attention_heads=m.n_heads,
-            intermediate_size=m.d_ff,
-            vocab_size=m.vocab_size,
-            max_position_embeddings=m.max_seq_len,
-            type_vocab_size=m.type_vocab_size,
-            hidden_act=m.ffn,
-            hidden_dropout_prob=m.dropout,
-            attention_probs_dropout_prob=m.dropout,
-            tie_word_embeddings=m.tie_embeddings,
+            num_hidden_layers=model.n_layers,
+            hidden_size=model.d_model,
+            num_attention_heads=model.n_heads,
+            intermediate_size=model.d_ff,
+            vocab_size=model.vocab_size,
+            max_position_embeddings=model.max_seq_len,
+            type_vocab_size=model.type_vocab_size,
+            hidden_act=model.ffn,
+            hidden_dropout_prob=model.dropout,
+            attention_probs_dropout_prob=model.dropout,
+            tie_word_embeddings=model.tie_embeddings,
         )
-    if m.ffn == "swiglu" and m.norm == "rmsnorm":
+    if model.ffn == "swiglu" and model.norm == "rmsnorm":
         out: dict[str, Any] = dict(
-            model_type="mixtral" if m.is_moe else "llama",
-            num_hidden_layers=m.n_layers,
-            hidden_size=m.d_model,
-            num_attention_heads=m.n_heads,
-            num_key_value_heads=m.n_kv_heads,
-            head_dim=m.d_head,
-            intermediate_size=m.d_ff_expert if m.is_moe else m.d_ff,
-            vocab_size=m.vocab_size,
-            max_position_embeddings=m.max_seq_len,
-            tie_word_embeddings=m.tie_embeddings,
-            attention_bias=m.bias,
-            mlp_bias=m.bias,
-            attention_dropout=m.dropout,
+            model_type="mixtral" if model.is_moe else "llama",
+            num_hidden_layers=model.n_layers,
+            hidden_size=model.d_model,
+            num_attention_heads=model.n_heads,
+            num_key_value_heads=model.n_kv_heads,
+            head_dim=model.d_head,
+            intermediate_size=model.d_ff_expert if model.is_moe else model.d_ff,
+            vocab_size=model.vocab_size,
+            max_position_embeddings=model.max_seq_len,
+            tie_word_embeddings=model.tie_embeddings,
+            attention_bias=model.bias,
+            mlp_bias=model.bias,
+            attention_dropout=model.dropout,
         )
-        if m.is_moe:
-            out.update(num_local_experts=m.n_experts, num_experts_per_tok=m.top_k)
+        if model.is_moe:
+            out.update(num_local_experts=model.n_experts, num_experts_per_tok=model.top_k)
         return out
-    if m.norm == "layernorm" and m.position == "learned" and m.n_heads * m.d_head == m.d_model:
+    if (
+        model.norm == "layernorm"
+        and model.position == "learned"
+        and model.n_heads * model.d_head == model.d_model
+    ):
         return dict(
             model_type="gpt2",
-            n_layer=m.n_layers,
-            n_embd=m.d_model,
-            n_head=m.n_heads,
-            n_inner=m.d_ff,
-            vocab_size=m.vocab_size,
-            n_positions=m.max_seq_len,
-            tie_word_embeddings=m.tie_embeddings,
-            activation_function="gelu_new" if m.ffn == "gelu" else m.ffn,
-            resid_pdrop=m.dropout,
-            embd_pdrop=m.dropout,
-            attn_pdrop=m.dropout,
+            n_layer=model.n_layers,
+            n_embd=model.d_model,
+            n_head=model.n_heads,
+            n_inner=model.d_ff,
+            vocab_size=model.vocab_size,
+            n_positions=model.max_seq_len,
+            tie_word_embeddings=model.tie_embeddings,
+            activation_function="gelu_new" if model.ffn == "gelu" else model.ffn,
+            resid_pdrop=model.dropout,
+            embd_pdrop=model.dropout,
+            attn_pdrop=model.dropout,
         )
     raise InputError(
-        f"model {m.name!r}: no Hugging Face family (gpt2, bert, t5, llama, mixtral) has this shape"
+        f"model {model.name!r}: no Hugging Face family (gpt2, bert, t5, llama, mixtral) has this shape"
     )

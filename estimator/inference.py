@@ -68,18 +68,18 @@ def prefill_time_s(
     """Time to first token: one forward over the prompts (causal, FlashAttention skipping masked blocks when
     on), through the pp stages one after another, then the logits of the last position."""
     eff = eff or efficiencies(sc)
-    m = sc.model
+    model = sc.model
     links = _links(sc, eff)
     causal = executed_causal_fraction(sc.flash_attention)
-    if m.architecture == "encoder-decoder":
+    if model.architecture == "encoder-decoder":
         enc = serving_work(sc, sequences=batch, q_len=prompt_tokens, kv_len=prompt_tokens, causal=1.0)
         dec = serving_work(sc, sequences=batch, q_len=1, kv_len=1, causal=causal)
-        layers = m.n_layers * _forward_s(layer_ops(m, enc), eff, links) + m.n_decoder_layers * _forward_s(
-            layer_ops(m, dec, cross_kv_len=prompt_tokens), eff, links
-        )
+        layers = model.n_layers * _forward_s(
+            layer_ops(model, enc), eff, links
+        ) + model.n_decoder_layers * _forward_s(layer_ops(model, dec, cross_kv_len=prompt_tokens), eff, links)
     else:
         work = serving_work(sc, sequences=batch, q_len=prompt_tokens, kv_len=prompt_tokens, causal=causal)
-        layers = m.n_layers * _forward_s(layer_ops(m, work), eff, links)
+        layers = model.n_layers * _forward_s(layer_ops(model, work), eff, links)
     return float(layers + _logits_step_s(sc, eff, batch))
 
 
@@ -114,23 +114,23 @@ def decode_ops(
     """One decoder layer's ops for one new token of each of `sequences` sequences at `context` tokens: every
     weight a token touches is read (MoE: only the experts the batch touches), attention reads the KV cache.
     An encoder-decoder's cross-attention K/V were computed at prefill and are read from the cache."""
-    m = sc.model
+    model = sc.model
     work = serving_work(
         sc, sequences=sequences, q_len=1, kv_len=context, causal=1.0, whole_replica=whole_replica
     )
-    if m.architecture == "encoder-decoder":
-        ops = layer_ops(m, work, cross_kv_len=sc.inference.prompt_tokens.mean)
+    if model.architecture == "encoder-decoder":
+        ops = layer_ops(model, work, cross_kv_len=sc.inference.prompt_tokens.mean)
         return [op for op in ops if op.name != "cross_kv_proj"]
-    return layer_ops(m, work)
+    return layer_ops(model, work)
 
 
 def decode_flops(sc: InferenceScenario, *, sequences: Num, context: Num) -> Num:
     """Matmul FLOPs of one decode step of the whole replica (every layer and the LM head): what Hugging Face
     `generate` executes per new token with a KV cache (tests/calibration/test_generate.py)."""
-    m = sc.model
-    layers = m.n_decoder_layers or m.n_layers
+    model = sc.model
+    layers = model.n_decoder_layers or model.n_layers
     work = serving_work(sc, sequences=sequences, q_len=1, kv_len=context, causal=1.0, whole_replica=True)
-    head = [op for op in head_ops(m, work, SampleShape(1.0, 0.0, 1.0)) if op.matmul]
+    head = [op for op in head_ops(model, work, SampleShape(1.0, 0.0, 1.0)) if op.matmul]
     ops = decode_ops(sc, sequences=sequences, context=context, whole_replica=True)
     return layers * sum(op.forward_flops for op in ops if op.matmul) + sum(op.forward_flops for op in head)
 
@@ -138,7 +138,7 @@ def decode_flops(sc: InferenceScenario, *, sequences: Num, context: Num) -> Num:
 def prefill_flops(sc: InferenceScenario, *, prompt_tokens: float, sequences: Num) -> Num:
     """Matmul FLOPs of the prefill of `sequences` prompts (the causal share the kernel computes) and the LM
     head of each last position."""
-    m = sc.model
+    model = sc.model
     work = serving_work(
         sc,
         sequences=sequences,
@@ -147,9 +147,9 @@ def prefill_flops(sc: InferenceScenario, *, prompt_tokens: float, sequences: Num
         causal=executed_causal_fraction(sc.flash_attention),
         whole_replica=True,
     )
-    layer = sum(op.forward_flops for op in layer_ops(m, work) if op.matmul)
-    head = [op for op in head_ops(m, replace(work, q_len=1), SampleShape(1.0, 0.0, 1.0)) if op.matmul]
-    return m.n_layers * layer + sum(op.forward_flops for op in head)
+    layer = sum(op.forward_flops for op in layer_ops(model, work) if op.matmul)
+    head = [op for op in head_ops(model, replace(work, q_len=1), SampleShape(1.0, 0.0, 1.0)) if op.matmul]
+    return model.n_layers * layer + sum(op.forward_flops for op in head)
 
 
 def decode_step(
@@ -158,8 +158,8 @@ def decode_step(
     """Roofline of one decode step: weight GEMMs (memory-bound at small batch), attention over the KV
     cache, two tensor-parallel all-reduces per layer, kernel launches, and the LM head."""
     eff = eff or efficiencies(sc)
-    m = sc.model
-    layers = m.n_decoder_layers or m.n_layers
+    model = sc.model
+    layers = model.n_decoder_layers or model.n_layers
     links = _links(sc, eff)
     parts: dict[str, Num] = dict.fromkeys(("gemm", "attention", "elementwise", "collective"), 0.0)
     for op in decode_ops(sc, sequences=sequences, context=context):
@@ -199,22 +199,22 @@ class ServingMemory:
 def kv_bytes_per_sequence(sc: InferenceScenario, context: float) -> float:
     """KV bytes of one sequence on one GPU: decoder self-attention over `context` tokens, plus an
     encoder-decoder's cross-attention K/V over the prompt."""
-    m, p = sc.model, sc.parallelism
-    layers = (m.n_decoder_layers or m.n_layers) / p.pp
+    model, p = sc.model, sc.parallelism
+    layers = (model.n_decoder_layers or model.n_layers) / p.pp
     self_kv = kv_cache_bytes(
         n_layers=layers,
-        n_kv_heads=m.n_kv_heads / p.tp,
-        d_head=m.d_head,
+        n_kv_heads=model.n_kv_heads / p.tp,
+        d_head=model.d_head,
         context_tokens=context,
         batch_size=1,
         bytes_per_element=sc.kv_bytes,
     )
-    if m.architecture == "encoder-decoder":
+    if model.architecture == "encoder-decoder":
         prompt = sc.inference.prompt_tokens.high
         self_kv += kv_cache_bytes(
             n_layers=layers,
-            n_kv_heads=m.n_kv_heads / p.tp,
-            d_head=m.d_head,
+            n_kv_heads=model.n_kv_heads / p.tp,
+            d_head=model.d_head,
             context_tokens=prompt,
             batch_size=1,
             bytes_per_element=sc.kv_bytes,
@@ -225,10 +225,14 @@ def kv_bytes_per_sequence(sc: InferenceScenario, context: float) -> float:
 def activation_bytes_per_sequence(sc: InferenceScenario, prompt: float) -> float:
     """Peak temporaries of a prefill, per sequence: one layer's hidden states, FFN inner and attention
     outputs in flight (no s×s matrix with FlashAttention), and the fp32 logits of the last position."""
-    m, t = sc.model, sc.parallelism.tp
-    per_token = 4 * m.d_model + 2 * (m.d_ff_expert if m.is_moe else m.d_ff) / t + 3 * m.n_heads * m.d_head / t
-    scores = 0.0 if sc.flash_attention else m.n_heads / t * prompt
-    return float(sc.act_bytes * prompt * (per_token + scores) + 4 * m.vocab_size / t)
+    model, t = sc.model, sc.parallelism.tp
+    per_token = (
+        4 * model.d_model
+        + 2 * (model.d_ff_expert if model.is_moe else model.d_ff) / t
+        + 3 * model.n_heads * model.d_head / t
+    )
+    scores = 0.0 if sc.flash_attention else model.n_heads / t * prompt
+    return float(sc.act_bytes * prompt * (per_token + scores) + 4 * model.vocab_size / t)
 
 
 def serving_memory(sc: InferenceScenario, *, batch: int, context: float, prompt: float) -> ServingMemory:

@@ -74,7 +74,10 @@ class TrainingEstimate:
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> TrainingEstimate:
         """The estimate back from its JSON form (the `_range` pairs become tuples again)."""
-        return cls(**{k: tuple(v) if k.endswith("_range") and isinstance(v, list) else v for k, v in doc.items()})
+        fields: dict[str, Any] = {
+            k: tuple(v) if k.endswith("_range") and isinstance(v, list) else v for k, v in doc.items()
+        }
+        return cls(**fields)
 
     def to_json_dict(self) -> dict[str, Any]:
         """A plain, JSON-serialisable dict (tuples become lists)."""

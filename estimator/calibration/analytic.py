@@ -38,18 +38,18 @@ def _work(case: ReferenceCase, act_bytes: float = 4.0, attn: str = "eager") -> W
 
 def case_ledger(case: ReferenceCase, attn: str = "eager") -> StageOps:
     """Every op of the reference module for the case's whole batch."""
-    m, b, s, d = case.model, case.batch, case.seq_len, case.dec_len
+    model, b, s, d = case.model, case.batch, case.seq_len, case.dec_len
     w = _work(case, attn=attn)
     if case.family == "torch-encoder-layer":
-        return StageOps(layers=((m.n_layers, tuple(layer_ops(m, w))),), extras=())
+        return StageOps(layers=((model.n_layers, tuple(layer_ops(model, w))),), extras=())
     if case.family == "torch-decoder-layer":
-        return StageOps(layers=((m.n_layers, tuple(layer_ops(m, w, cross_kv_len=d))),), extras=())
+        return StageOps(layers=((model.n_layers, tuple(layer_ops(model, w, cross_kv_len=d))),), extras=())
     if case.family == "torch-transformer":
         dec = w.with_(q_len=d, kv_len=d)
         return StageOps(
             layers=(
-                (m.n_layers, tuple(layer_ops(m, w))),
-                (m.n_decoder_layers, tuple(layer_ops(m, dec, cross_kv_len=s))),
+                (model.n_layers, tuple(layer_ops(model, w))),
+                (model.n_decoder_layers, tuple(layer_ops(model, dec, cross_kv_len=s))),
             ),
             extras=(),
         )
@@ -60,9 +60,9 @@ def case_ledger(case: ReferenceCase, attn: str = "eager") -> StageOps:
             encoder_tokens=s,
             decoder_tokens=0,
             logit_positions=float(s),
-            nsp_sequences=1.0 if m.nsp_head else 0.0,
+            nsp_sequences=1.0 if model.nsp_head else 0.0,
         )
-    one = sample_ops(m, shape, causal_fraction=1.0, base=w)
+    one = sample_ops(model, shape, causal_fraction=1.0, base=w)
 
     def batched(ops: tuple[Op, ...]) -> tuple[Op, ...]:
         return tuple(replace(op, count=op.count * b) for op in ops)
@@ -97,9 +97,9 @@ def training_matmul_flops(case: ReferenceCase) -> float:
 
 def layer_saved_bytes(case: ReferenceCase, act_bytes: int, recompute: str, attn: str = "eager") -> float:
     """Bytes one layer keeps for backward, by the ledger's saved terms with the family's kernels."""
-    m, d = case.model, case.dec_len
+    model, d = case.model, case.dec_len
     cross = case.family in ("torch-decoder-layer", "torch-transformer")  # measured on a decoder layer
     w = _work(case, act_bytes, attn)
-    ops = layer_ops(m, w, cross_kv_len=d if cross else 0)
-    memory_input = act_bytes * case.batch * d * m.d_model if cross else 0.0  # the encoder output K/V read
+    ops = layer_ops(model, w, cross_kv_len=d if cross else 0)
+    memory_input = act_bytes * case.batch * d * model.d_model if cross else 0.0  # the encoder output K/V read
     return float(saved_bytes(ops, recompute)) + memory_input

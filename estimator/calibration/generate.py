@@ -54,12 +54,12 @@ def generation_flops(case: ReferenceCase, run: GenerateRun) -> float:
 def generation_kv_bytes(case: ReferenceCase, run: GenerateRun, bytes_per_element: int = 4) -> float:
     """KV cache after generation: every layer, every hypothesis, p + n − 1 tokens (the last token is
     sampled but never fed back)."""
-    m = case.model
+    model = case.model
     return float(
         kv_cache_bytes(
-            n_layers=m.n_layers,
-            n_kv_heads=m.n_kv_heads,
-            d_head=m.d_head,
+            n_layers=model.n_layers,
+            n_kv_heads=model.n_kv_heads,
+            d_head=model.d_head,
             context_tokens=run.prompt_tokens + run.new_tokens - 1,
             batch_size=run.batch * run.beams,
             bytes_per_element=bytes_per_element,

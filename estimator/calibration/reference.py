@@ -207,16 +207,16 @@ def build_model(
     case: ReferenceCase, device: str = "cpu", attn: str = "eager", experts: str = "eager"
 ) -> tuple[Any, tuple[Any, ...]]:
     """The whole reference model and its inputs; the module's forward returns a tensor or tuple of tensors."""
-    m, b, s = case.model, case.batch, case.seq_len
+    model, b, s = case.model, case.batch, case.seq_len
     gen = torch.Generator().manual_seed(0)
     with torch.device(device):
         if case.family in TORCH_FAMILIES:
             module, inputs = _torch_stack(case)
         else:
             module = _HFWrapper(case, attn, experts)
-            ids = torch.randint(0, m.vocab_size, (b, s), generator=gen).to(device)
+            ids = torch.randint(0, model.vocab_size, (b, s), generator=gen).to(device)
             inputs = (
-                (ids, torch.randint(0, m.vocab_size, (b, case.dec_len), generator=gen).to(device))
+                (ids, torch.randint(0, model.vocab_size, (b, case.dec_len), generator=gen).to(device))
                 if case.family == "t5"
                 else (ids,)
             )
@@ -224,19 +224,21 @@ def build_model(
 
 
 def _torch_stack(case: ReferenceCase) -> tuple[Any, tuple[Any, ...]]:
-    m, b, s = case.model, case.batch, case.seq_len
-    kw = torch_layer_kwargs(m)
-    x = torch.randn(b, s, m.d_model, requires_grad=True)  # as if from an embedding: its gradient is computed
+    model, b, s = case.model, case.batch, case.seq_len
+    kw = torch_layer_kwargs(model)
+    x = torch.randn(
+        b, s, model.d_model, requires_grad=True
+    )  # as if from an embedding: its gradient is computed
     if case.family == "torch-encoder-layer":
         return nn.TransformerEncoder(
-            nn.TransformerEncoderLayer(**kw), m.n_layers, enable_nested_tensor=False
+            nn.TransformerEncoderLayer(**kw), model.n_layers, enable_nested_tensor=False
         ), (x,)
-    mem = torch.randn(b, case.dec_len, m.d_model, requires_grad=True)
+    mem = torch.randn(b, case.dec_len, model.d_model, requires_grad=True)
     if case.family == "torch-decoder-layer":
-        return nn.TransformerDecoder(nn.TransformerDecoderLayer(**kw), m.n_layers), (x, mem)
+        return nn.TransformerDecoder(nn.TransformerDecoderLayer(**kw), model.n_layers), (x, mem)
     return (
-        nn.Transformer(num_encoder_layers=m.n_layers, num_decoder_layers=m.n_decoder_layers, **kw),
-        (x, torch.randn(b, case.dec_len, m.d_model, requires_grad=True)),
+        nn.Transformer(num_encoder_layers=model.n_layers, num_decoder_layers=model.n_decoder_layers, **kw),
+        (x, torch.randn(b, case.dec_len, model.d_model, requires_grad=True)),
     )
 
 
@@ -285,16 +287,16 @@ class LayerUnderTest:
 
 def build_layer(case: ReferenceCase, dtype: Any, attn: str = "eager") -> LayerUnderTest:
     """One layer of `case` in `dtype`, train mode, with a random input that requires grad."""
-    m, b, s = case.model, case.batch, case.seq_len
+    model, b, s = case.model, case.batch, case.seq_len
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(b, s, m.d_model, generator=gen).to(dtype).requires_grad_(True)
+    x = torch.randn(b, s, model.d_model, generator=gen).to(dtype).requires_grad_(True)
     if case.family in TORCH_FAMILIES:
-        kw = torch_layer_kwargs(m)
+        kw = torch_layer_kwargs(model)
         if case.family == "torch-encoder-layer":
             enc = nn.TransformerEncoderLayer(**kw).to(dtype).train()
             return LayerUnderTest(lambda t: enc(t), x, list(enc.parameters()), [])
         dec = nn.TransformerDecoderLayer(**kw).to(dtype).train()
-        mem = torch.randn(b, case.dec_len, m.d_model, generator=gen).to(dtype).requires_grad_(True)
+        mem = torch.randn(b, case.dec_len, model.d_model, generator=gen).to(dtype).requires_grad_(True)
         return LayerUnderTest(lambda t, memory: dec(t, memory), x, list(dec.parameters()), [mem])
     cfg = hf_config(case, attn)
     mod = _hf_layer(case, cfg).to(dtype).train()

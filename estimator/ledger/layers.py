@@ -213,21 +213,21 @@ def attention_ops(model: ModelSpec, w: Work, *, cross_kv_len: Num = 0) -> list[O
     Q from the decoder, K and V from the encoder's `cross_kv_len` tokens) with its norm and residual."""
     cross = bool(cross_kv_len) if not hasattr(cross_kv_len, "shape") else True
     prefix = "cross_" if cross else ""
-    m, t = model, w.tp
-    q_dim, kv_dim = m.n_heads * m.d_head, m.n_kv_heads * m.d_head
+    t = w.tp
+    q_dim, kv_dim = model.n_heads * model.d_head, model.n_kv_heads * model.d_head
     kv_len = cross_kv_len if cross else w.kv_len
     terms = _terms_by_op(
-        attention_block_terms(m, w.act_shape(kv_len), cross=cross), _ATTENTION_TERM_OP, "norm"
+        attention_block_terms(model, w.act_shape(kv_len), cross=cross), _ATTENTION_TERM_OP, "norm"
     )
-    ops = [norm_op(f"{prefix}norm", m, w, terms.get("norm"))]
+    ops = [norm_op(f"{prefix}norm", model, w, terms.get("norm"))]
     if cross:
-        q = linear_params(d_in=m.d_model, d_out=q_dim, bias=m.bias)
-        kv = linear_params(d_in=m.d_model, d_out=2 * kv_dim, bias=m.bias)
+        q = linear_params(d_in=model.d_model, d_out=q_dim, bias=model.bias)
+        kv = linear_params(d_in=model.d_model, d_out=2 * kv_dim, bias=model.bias)
         ops += [
             gemm_op(
                 "cross_q_proj",
                 w,
-                (w.tokens, m.d_model, q_dim / t),
+                (w.tokens, model.d_model, q_dim / t),
                 weights=Weights(q, q / t, "attention"),
                 saved=terms.get("qkv_proj"),
                 trainable=False,
@@ -235,50 +235,52 @@ def attention_ops(model: ModelSpec, w: Work, *, cross_kv_len: Num = 0) -> list[O
             gemm_op(
                 "cross_kv_proj",
                 w,
-                (w.batch * cross_kv_len, m.d_model, 2 * kv_dim / t),
+                (w.batch * cross_kv_len, model.d_model, 2 * kv_dim / t),
                 weights=Weights(kv, kv / t, "attention"),
                 trainable=False,
             ),
         ]
     else:
-        qkv = linear_params(d_in=m.d_model, d_out=q_dim + 2 * kv_dim, bias=m.bias)
+        qkv = linear_params(d_in=model.d_model, d_out=q_dim + 2 * kv_dim, bias=model.bias)
         ops.append(
             gemm_op(
                 "qkv_proj",
                 w,
-                (w.tokens, m.d_model, (q_dim + 2 * kv_dim) / t),
+                (w.tokens, model.d_model, (q_dim + 2 * kv_dim) / t),
                 weights=Weights(qkv, qkv / t, "attention"),
                 saved=terms.get("qkv_proj"),
                 trainable=False,
             )
         )
-        if m.position == "rope":  # rotates Q and K in place: read and write both
+        if model.position == "rope":  # rotates Q and K in place: read and write both
             ops.append(
                 Op(
                     "rope",
                     "elementwise",
                     "elementwise",
-                    bytes=2 * w.act_bytes * w.tokens * (m.n_heads + m.n_kv_heads) * m.d_head / t,
+                    bytes=2 * w.act_bytes * w.tokens * (model.n_heads + model.n_kv_heads) * model.d_head / t,
                 )
             )
-    ops += _attention_core(prefix, m, w, kv_len, 1.0 if cross else w.causal_fraction, terms.get("core", {}))
+    ops += _attention_core(
+        prefix, model, w, kv_len, 1.0 if cross else w.causal_fraction, terms.get("core", {})
+    )
     if not cross:
-        ops.append(_ring_exchange(m, w))  # zero time when cp = 1
-    out = linear_params(d_in=q_dim, d_out=m.d_model, bias=m.bias)
+        ops.append(_ring_exchange(model, w))  # zero time when cp = 1
+    out = linear_params(d_in=q_dim, d_out=model.d_model, bias=model.bias)
     out_bias = (
-        m.bias * m.d_model
+        model.bias * model.d_model
     )  # a row-parallel layer's bias is added once, after the reduction: replicated
     ops += [
         gemm_op(
             f"{prefix}out_proj",
             w,
-            (w.tokens, q_dim / t, m.d_model),
+            (w.tokens, q_dim / t, model.d_model),
             weights=Weights(out, (out - out_bias) / t + out_bias, "attention"),
             saved=terms.get("out_proj"),
             trainable=False,
         ),
-        _residual(f"{prefix}residual", m, w, terms.get("residual")),
-        _tp_exchange(f"{prefix}tp_exchange", m, w),
+        _residual(f"{prefix}residual", model, w, terms.get("residual")),
+        _tp_exchange(f"{prefix}tp_exchange", model, w),
     ]
     return ops
 
@@ -325,16 +327,16 @@ class FFNSpec:
 
 def _ffn(model: ModelSpec, w: Work, f: FFNSpec, terms: Mapping[str, Mapping[str, Num]]) -> list[Op]:
     """FC1 (two halves when gated), the bias-activation kernel, FC2."""
-    m, t = model, w.tp
-    gated = 1 + m.gated_ffn
-    fc1 = linear_params(d_in=m.d_model, d_out=gated * f.d_ff, bias=m.bias)
-    fc2 = linear_params(d_in=f.d_ff, d_out=m.d_model, bias=m.bias)
-    fc2_bias = m.bias * m.d_model  # row-parallel: replicated on every tp rank
+    t = w.tp
+    gated = 1 + model.gated_ffn
+    fc1 = linear_params(d_in=model.d_model, d_out=gated * f.d_ff, bias=model.bias)
+    fc2 = linear_params(d_in=f.d_ff, d_out=model.d_model, bias=model.bias)
+    fc2_bias = model.bias * model.d_model  # row-parallel: replicated on every tp rank
     act = Op(
         f"{f.prefix}activation",
         "elementwise",
         "elementwise",
-        bytes=w.act_bytes * f.rows * f.d_ff / t * (3 if m.gated_ffn else 2),
+        bytes=w.act_bytes * f.rows * f.d_ff / t * (3 if model.gated_ffn else 2),
         count=f.count,
         saved_terms=dict(terms.get("activation", {})),
     )
@@ -342,7 +344,7 @@ def _ffn(model: ModelSpec, w: Work, f: FFNSpec, terms: Mapping[str, Mapping[str,
         gemm_op(
             f"{f.prefix}fc1",
             w,
-            (f.rows, m.d_model, gated * f.d_ff / t),
+            (f.rows, model.d_model, gated * f.d_ff / t),
             count=f.count,
             weights=Weights(f.total * fc1, f.total * fc1 / f.split, f.group, f.active * fc1),
             saved=terms.get("fc1"),
@@ -352,7 +354,7 @@ def _ffn(model: ModelSpec, w: Work, f: FFNSpec, terms: Mapping[str, Mapping[str,
         gemm_op(
             f"{f.prefix}fc2",
             w,
-            (f.rows, f.d_ff / t, m.d_model),
+            (f.rows, f.d_ff / t, model.d_model),
             count=f.count,
             weights=Weights(
                 f.total * fc2,
@@ -369,20 +371,19 @@ def _ffn(model: ModelSpec, w: Work, f: FFNSpec, terms: Mapping[str, Mapping[str,
 def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
     """The FFN block: norm, FFN (or router, expert all-to-alls, routed and shared experts), residual, TP
     exchange. Routed experts sit on the ep group; each local expert's GEMMs see only its tokens."""
-    m = model
-    terms = _terms_by_op(ffn_block_terms(m, w.act_shape()), _FFN_TERM_OP, "norm")
-    ops = [norm_op("ffn_norm", m, w, terms.get("norm"))]
-    if not m.is_moe:
-        ops += _ffn(m, w, FFNSpec("", w.tokens, m.d_ff, 1.0, "ffn", split=w.tp), terms)
+    terms = _terms_by_op(ffn_block_terms(model, w.act_shape()), _FFN_TERM_OP, "norm")
+    ops = [norm_op("ffn_norm", model, w, terms.get("norm"))]
+    if not model.is_moe:
+        ops += _ffn(model, w, FFNSpec("", w.tokens, model.d_ff, 1.0, "ffn", split=w.tp), terms)
     else:
-        router = router_params(d_model=m.d_model, n_experts=m.n_experts)
+        router = router_params(d_model=model.d_model, n_experts=model.n_experts)
         ops.append(
             Op(
                 "router",
                 "gemm",
                 "frozen_gemm" if w.frozen else "gemm",
-                flops=linear_flops(tokens=w.tokens, d_in=m.d_model, d_out=m.n_experts),
-                bytes=gemm_bytes(w, w.tokens, m.d_model, m.n_experts),
+                flops=linear_flops(tokens=w.tokens, d_in=model.d_model, d_out=model.n_experts),
+                bytes=gemm_bytes(w, w.tokens, model.d_model, model.n_experts),
                 matmul=True,
                 saved_terms=dict(terms.get("router", {})),
                 params=router,
@@ -390,7 +391,7 @@ def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
                 param_group="router",
             )
         )
-        payload = w.act_bytes * w.tokens * m.top_k * m.d_model
+        payload = w.act_bytes * w.tokens * model.top_k * model.d_model
         ops.append(
             Op(
                 "ep_dispatch",
@@ -402,19 +403,19 @@ def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
                 group_size=w.ep,
             )
         )
-        touched, per_expert = _expert_share(m, w)
+        touched, per_expert = _expert_share(model, w)
         ops += _ffn(
-            m,
+            model,
             w,
             FFNSpec(
                 "experts_",
                 per_expert,
-                m.d_ff_expert,
+                model.d_ff_expert,
                 touched,
                 "experts",
                 split=w.tp * w.ep,
-                total=m.n_experts,
-                active=m.top_k,
+                total=model.n_experts,
+                active=model.top_k,
             ),
             terms,
         )
@@ -429,23 +430,26 @@ def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
                 group_size=w.ep,
             )
         )
-        if m.n_shared_experts:
+        if model.n_shared_experts:
             ops += _ffn(
-                m,
+                model,
                 w,
                 FFNSpec(
                     "shared_",
                     w.tokens,
-                    m.d_ff_expert,
-                    m.n_shared_experts,
+                    model.d_ff_expert,
+                    model.n_shared_experts,
                     "ffn",
                     split=w.tp,
-                    total=m.n_shared_experts,
-                    active=m.n_shared_experts,
+                    total=model.n_shared_experts,
+                    active=model.n_shared_experts,
                 ),
                 {},
             )
-    ops += [_residual("ffn_residual", m, w, terms.get("residual")), _tp_exchange("ffn_tp_exchange", m, w)]
+    ops += [
+        _residual("ffn_residual", model, w, terms.get("residual")),
+        _tp_exchange("ffn_tp_exchange", model, w),
+    ]
     return ops
 
 
@@ -455,10 +459,10 @@ def finetune_ops(model: ModelSpec, w: Work, *, cross: bool) -> list[Op]:
     ft = w.finetune
     if ft is None or not ft.frozen_base:
         return []
-    m, t = model, w.tp
+    t = w.tp
     ops: list[Op] = []
-    for i, (d_in, d_out, copies) in enumerate(adapted_matrices(m, ft.targets)):
-        share = (m.top_k + m.n_shared_experts) / copies if copies > 1 else 1.0
+    for i, (d_in, d_out, copies) in enumerate(adapted_matrices(model, ft.targets)):
+        share = (model.top_k + model.n_shared_experts) / copies if copies > 1 else 1.0
         rows = w.tokens * share
         a = copies * linear_params(d_in=d_in, d_out=ft.rank, bias=0)
         b = copies * linear_params(d_in=ft.rank, d_out=d_out, bias=0)

@@ -65,28 +65,27 @@ def even_stage(model: ModelSpec, *, pp: Num, rank: Num) -> StageStack:
 def embedding_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
     """Token (and token-type) embeddings with their norm, positions: a lookup that reads and writes b·s·h
     per stack; the table is split over tp (vocabulary-parallel, Shoeybi et al. 2019 Sec. 3)."""
-    m = model
-    table = embedding_params(vocab_size=m.vocab_size, d_model=m.d_model)
-    types = m.type_vocab_size * m.d_model
-    stacks = 2 if m.architecture == "encoder-decoder" else 1
+    table = embedding_params(vocab_size=model.vocab_size, d_model=model.d_model)
+    types = model.type_vocab_size * model.d_model
+    stacks = 2 if model.architecture == "encoder-decoder" else 1
     looked_up = w.batch * (shape.encoder_tokens + shape.decoder_tokens) / w.cp
     ops = [
         Op(
             "embedding",
             "elementwise",
             "elementwise",
-            bytes=2 * w.act_bytes * looked_up * m.d_model,
+            bytes=2 * w.act_bytes * looked_up * model.d_model,
             params=table + types,
             params_local=table / w.tp + types,
             param_group="embedding",
         )
     ]
-    if m.embedding_norm:
-        ops.append(replace(norm_op("embedding_norm", m, w), param_group="embedding"))
-    if m.position == "learned":
-        p: Num = m.max_seq_len * m.d_model
-    elif m.position == "relative":
-        p = stacks * relative_position_params(buckets=m.relative_attention_buckets, n_heads=m.n_heads)
+    if model.embedding_norm:
+        ops.append(replace(norm_op("embedding_norm", model, w), param_group="embedding"))
+    if model.position == "learned":
+        p: Num = model.max_seq_len * model.d_model
+    elif model.position == "relative":
+        p = stacks * relative_position_params(buckets=model.relative_attention_buckets, n_heads=model.n_heads)
     else:
         p = 0.0
     if p:
@@ -98,37 +97,41 @@ def head_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
     """Final norm(s), the output layer (logits over V/t) and the fp32 cross-entropy, or no LM head;
     BERT's MLM transform, pooler and NSP classifier. A tied output layer shares the embedding table on one
     stage; with pp > 1 the last stage keeps a copy of it (as Megatron-LM does)."""
-    m, t = model, w.tp
-    stacks = 2 if m.architecture == "encoder-decoder" else 1
+    t = w.tp
+    stacks = 2 if model.architecture == "encoder-decoder" else 1
     ops: list[Op] = []
-    if m.final_norm:
-        ops += [replace(norm_op(f"final_norm{i}", m, w), bytes=0.0, flops=0.0) for i in range(stacks)]
+    if model.final_norm:
+        ops += [replace(norm_op(f"final_norm{i}", model, w), bytes=0.0, flops=0.0) for i in range(stacks)]
     positions = w.batch * shape.logit_positions / w.cp
-    if m.output_head == "mlm":  # dense h×h, norm and a V bias on the predicted positions (replicated over tp)
-        transform = m.d_model * m.d_model + m.bias * m.d_model + norm_op("mlm_norm", m, w).params
-        head = transform + m.bias * m.vocab_size
+    if (
+        model.output_head == "mlm"
+    ):  # dense h×h, norm and a V bias on the predicted positions (replicated over tp)
+        transform = (
+            model.d_model * model.d_model + model.bias * model.d_model + norm_op("mlm_norm", model, w).params
+        )
+        head = transform + model.bias * model.vocab_size
         ops.append(
             gemm_op(
                 "mlm_transform",
                 w,
-                (positions, m.d_model, m.d_model),
+                (positions, model.d_model, model.d_model),
                 weights=Weights(head, head, "output_head"),
                 trainable=False,
             )
         )
-    if m.output_head != "none":
-        table = embedding_params(vocab_size=m.vocab_size, d_model=m.d_model)
-        own = 0.0 if m.tie_embeddings else table
-        local = table / t if not m.tie_embeddings else where(w.pp > 1, table / t, 0.0)
+    if model.output_head != "none":
+        table = embedding_params(vocab_size=model.vocab_size, d_model=model.d_model)
+        own = 0.0 if model.tie_embeddings else table
+        local = table / t if not model.tie_embeddings else where(w.pp > 1, table / t, 0.0)
         saved = {
-            "logits_fp32": 4.0 * positions * m.vocab_size / t,
-            "output_input": w.act_bytes * w.tokens * m.d_model * w.outside_tp,
+            "logits_fp32": 4.0 * positions * model.vocab_size / t,
+            "output_input": w.act_bytes * w.tokens * model.d_model * w.outside_tp,
         }
         ops += [
             gemm_op(
                 "logits",
                 w,
-                (positions, m.d_model, m.vocab_size / t),
+                (positions, model.d_model, model.vocab_size / t),
                 weights=Weights(own, local, "output_head"),
                 saved=saved,
                 trainable=False,
@@ -137,21 +140,27 @@ def head_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
                 "cross_entropy",
                 "elementwise",
                 "elementwise",
-                bytes=(w.act_bytes + 4) * positions * m.vocab_size / t,
+                bytes=(w.act_bytes + 4) * positions * model.vocab_size / t,
             ),
         ]
     nsp = w.batch * shape.nsp_sequences
-    if m.pooler:
-        p = pooler_params(d_model=m.d_model)
+    if model.pooler:
+        p = pooler_params(d_model=model.d_model)
         ops.append(
             gemm_op(
-                "pooler", w, (nsp, m.d_model, m.d_model), weights=Weights(p, p, "pooler"), trainable=False
+                "pooler",
+                w,
+                (nsp, model.d_model, model.d_model),
+                weights=Weights(p, p, "pooler"),
+                trainable=False,
             )
         )
-    if m.nsp_head:
-        p = nsp_head_params(d_model=m.d_model)
+    if model.nsp_head:
+        p = nsp_head_params(d_model=model.d_model)
         ops.append(
-            gemm_op("nsp_head", w, (nsp, m.d_model, 2), weights=Weights(p, p, "nsp_head"), trainable=False)
+            gemm_op(
+                "nsp_head", w, (nsp, model.d_model, 2), weights=Weights(p, p, "nsp_head"), trainable=False
+            )
         )
     return ops
 

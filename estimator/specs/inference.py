@@ -144,20 +144,21 @@ class InferenceScenario(Frozen):
 
     @model_validator(mode="after")
     def _cross(self) -> InferenceScenario:
-        m, p = self.model, self.parallelism
+        model, p = self.model, self.parallelism
         errors = []
         if self.gpus != p.tp * p.pp:
             errors.append(f"gpus: a replica has tp·pp = {p.tp * p.pp} GPUs, not {self.gpus}")
-        if m.n_heads % p.tp or m.n_kv_heads % p.tp:
+        if model.n_heads % p.tp or model.n_kv_heads % p.tp:
             errors.append(
-                f"parallelism.tp: model.n_heads ({m.n_heads}) and n_kv_heads ({m.n_kv_heads}) must be "
+                f"parallelism.tp: model.n_heads ({model.n_heads}) and n_kv_heads ({model.n_kv_heads}) must "
+                "be "
                 f"divisible by tp ({p.tp})"
             )
-        if m.total_layers % p.pp:
+        if model.total_layers % p.pp:
             errors.append(
-                f"parallelism.pp: the model's {m.total_layers} layers are not divisible by pp ({p.pp})"
+                f"parallelism.pp: the model's {model.total_layers} layers are not divisible by pp ({p.pp})"
             )
-        if m.architecture == "encoder":
+        if model.architecture == "encoder":
             errors.append("model: an encoder has no autoregressive decoding to serve")
         if self.hardware.peak_flops_per_s.get(self.precision) is None:
             errors.append(f"precision: hardware {self.hardware.name!r} has no {self.precision} peak")

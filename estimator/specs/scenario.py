@@ -96,7 +96,7 @@ class Scenario(Frozen):
 
     @model_validator(mode="after")
     def _cross_field(self) -> Scenario:
-        m, p, t = self.model, self.parallelism, self.training
+        model, p, training = self.model, self.parallelism, self.training
         rules: list[tuple[bool, str]] = [
             (
                 self.gpus % p.model_parallel == 0,
@@ -104,51 +104,52 @@ class Scenario(Frozen):
                 f"{p.model_parallel}",
             ),
             (
-                m.n_heads % p.tp == 0,
-                f"parallelism.tp: model.n_heads ({m.n_heads}) is not divisible by tp ({p.tp})",
+                model.n_heads % p.tp == 0,
+                f"parallelism.tp: model.n_heads ({model.n_heads}) is not divisible by tp ({p.tp})",
             ),
             (
-                m.n_kv_heads % p.tp == 0,
-                f"parallelism.tp: model.n_kv_heads ({m.n_kv_heads}) is not divisible by tp ({p.tp})",
+                model.n_kv_heads % p.tp == 0,
+                f"parallelism.tp: model.n_kv_heads ({model.n_kv_heads}) is not divisible by tp ({p.tp})",
             ),
             (
-                m.total_layers % (p.pp * p.virtual_stages) == 0,
-                f"parallelism.pp: the model's {m.total_layers} layers are not divisible by "
+                model.total_layers % (p.pp * p.virtual_stages) == 0,
+                f"parallelism.pp: the model's {model.total_layers} layers are not divisible by "
                 "pp·virtual_stages = "
                 f"{p.pp}·{p.virtual_stages} = {p.pp * p.virtual_stages}",
             ),
             (
-                m.n_experts % p.ep == 0,
-                f"parallelism.ep: model.n_experts ({m.n_experts}) is not divisible by ep ({p.ep})",
+                model.n_experts % p.ep == 0,
+                f"parallelism.ep: model.n_experts ({model.n_experts}) is not divisible by ep ({p.ep})",
             ),
             (
-                t.seq_len <= m.max_seq_len
-                or m.position in ("rope", "alibi", "relative", "sinusoidal", "none"),
-                f"training.seq_len: {t.seq_len} exceeds the model's learned positions (max_seq_len "
-                f"{m.max_seq_len})",
+                training.seq_len <= model.max_seq_len
+                or model.position in ("rope", "alibi", "relative", "sinusoidal", "none"),
+                f"training.seq_len: {training.seq_len} exceeds the model's learned positions (max_seq_len "
+                f"{model.max_seq_len})",
             ),
             (
-                p.cp == 1 or t.seq_len % (2 * p.cp) == 0,
-                f"parallelism.cp: training.seq_len ({t.seq_len}) must be divisible by 2·cp = {2 * p.cp} "
+                p.cp == 1 or training.seq_len % (2 * p.cp) == 0,
+                f"parallelism.cp: training.seq_len ({training.seq_len}) must be divisible by 2·cp = "
+                f"{2 * p.cp} "
                 "(load-balanced causal context parallelism)",
             ),
             (
-                t.objective is None or t.objective in _OBJECTIVES[m.architecture],
-                f"training.objective: {t.objective!r} does not fit a {m.architecture} model; "
-                f"use one of {', '.join(_OBJECTIVES[m.architecture])}",
+                training.objective is None or training.objective in _OBJECTIVES[model.architecture],
+                f"training.objective: {training.objective!r} does not fit a {model.architecture} model; "
+                f"use one of {', '.join(_OBJECTIVES[model.architecture])}",
             ),
             (
-                t.tokens is not None or self.finetune is not None,
+                training.tokens is not None or self.finetune is not None,
                 "training.tokens: required (the tokens to train on), unless a finetune block gives "
                 "dataset_tokens",
             ),
             (
-                t.objective != "mlm-nsp" or m.nsp_head,
+                training.objective != "mlm-nsp" or model.nsp_head,
                 "training.objective: mlm-nsp needs a model with nsp_head: true (next-sentence prediction "
                 "head)",
             ),
             (
-                t.decoder_seq_len is None or m.architecture == "encoder-decoder",
+                training.decoder_seq_len is None or model.architecture == "encoder-decoder",
                 "training.decoder_seq_len is only for encoder-decoder models",
             ),
             (
@@ -164,9 +165,9 @@ class Scenario(Frozen):
                 f"parallelism.ep: ep ({p.ep}) must divide dp·cp ({self.dp}·{p.cp}); experts are spread "
                 "over data-parallel ranks"
             )
-        if not errors and t.global_batch % (p.micro_batch * self.dp):
+        if not errors and training.global_batch % (p.micro_batch * self.dp):
             errors.append(
-                f"training.global_batch: {t.global_batch} is not divisible by micro_batch·dp = "
+                f"training.global_batch: {training.global_batch} is not divisible by micro_batch·dp = "
                 f"{p.micro_batch}·{self.dp} = {p.micro_batch * self.dp}"
             )
         if not errors and p.effective_schedule == "interleaved" and self.micro_batches % p.pp:

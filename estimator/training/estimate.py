@@ -28,7 +28,7 @@ TIME_MODEL = (
 
 
 def _assumptions(sc: Scenario, price_info: dict[str, Any], st: StepTime, range_note: str) -> dict[str, Any]:
-    a, e, t, p = sc.assumptions, sc.energy, sc.training, sc.parallelism
+    a, e, training, p = sc.assumptions, sc.energy, sc.training, sc.parallelism
     prec, eff = sc.precision_policy, st.efficiencies
     return {
         "time_model": TIME_MODEL,
@@ -45,19 +45,23 @@ def _assumptions(sc: Scenario, price_info: dict[str, Any], st: StepTime, range_n
             "sources": eff.sources,
         },
         "precision": f"{prec.name}: {prec.note}",
-        "optimizer": f"{t.optimizer}: {OPTIMIZERS[t.optimizer].note}",
+        "optimizer": f"{training.optimizer}: {OPTIMIZERS[training.optimizer].note}",
         "objective": sc.objective,
-        "causal_attention_flops": t.causal_attention_flops,
+        "causal_attention_flops": training.causal_attention_flops,
         "flops_convention": "2 FLOPs per multiply-add; matmuls only (norms listed apart); backward = 2 × "
         "forward; "
         "causal attention counted "
-        + ("as the kernel executes it" if t.causal_attention_flops is None else t.causal_attention_flops)
+        + (
+            "as the kernel executes it"
+            if training.causal_attention_flops is None
+            else training.causal_attention_flops
+        )
         + "; MFU and HFU count the "
         "FLOPs the kernels execute",
         "recompute": p.recompute,
         "pipeline_schedule": p.effective_schedule,
         "zero_stage": p.effective_zero_stage,
-        "flash_attention": t.flash_attention,
+        "flash_attention": training.flash_attention,
         "overlap_grad_reduce": a.overlap_grad_reduce,
         "dropout": sc.model.dropout,
         "finetune": (
@@ -103,8 +107,8 @@ def estimate_training(sc: Scenario, efficiencies: Efficiencies | None = None) ->
 
     A configuration that does not fit in memory gets no price (cost fields None) but its shortfall and
     the smallest changes that make it fit."""
-    m, p = sc.model, sc.parallelism
-    params = count_params(m)
+    model, p = sc.model, sc.parallelism
+    params = count_params(model)
     ev = evaluate(sc, efficiencies=efficiencies)
     mem, st = ev.memory, ev.step
     fits = bool(mem.fits)
@@ -117,7 +121,7 @@ def estimate_training(sc: Scenario, efficiencies: Efficiencies | None = None) ->
     usd_kwh = sc.energy.usd_per_kwh
     est = TrainingEstimate(
         scenario=sc.name,
-        model=m.name,
+        model=model.name,
         hardware=sc.hardware.name,
         gpus=sc.gpus,
         dp=sc.dp,

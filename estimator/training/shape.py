@@ -33,24 +33,28 @@ def sequence_shape(sc: Scenario) -> SampleShape:
     the decoder reads and predicts the target of `t5_span_corruption_lengths`, unless
     `decoder_seq_len` is given.
     """
-    t, m = sc.training, sc.model
+    training, model = sc.training, sc.model
     objective = sc.objective
-    if m.architecture == "encoder-decoder":
-        if t.decoder_seq_len is not None:
-            dec = t.decoder_seq_len
+    if model.architecture == "encoder-decoder":
+        if training.decoder_seq_len is not None:
+            dec = training.decoder_seq_len
         elif objective == "span-corruption":
-            dec = t5_span_corruption_lengths(t.seq_len, t.noise_density, t.mean_noise_span_length)[1]
+            dec = t5_span_corruption_lengths(
+                training.seq_len, training.noise_density, training.mean_noise_span_length
+            )[1]
         else:
-            dec = t.seq_len
+            dec = training.seq_len
         return SampleShape(
-            encoder_tokens=float(t.seq_len), decoder_tokens=float(dec), logit_positions=float(dec)
+            encoder_tokens=float(training.seq_len), decoder_tokens=float(dec), logit_positions=float(dec)
         )
     if objective in ("masked-lm", "mlm-nsp"):
-        positions = t.seq_len * (t.mlm_probability if t.gather_masked_logits else 1.0)
+        positions = training.seq_len * (training.mlm_probability if training.gather_masked_logits else 1.0)
         return SampleShape(
-            encoder_tokens=float(t.seq_len),
+            encoder_tokens=float(training.seq_len),
             decoder_tokens=0.0,
             logit_positions=positions,
             nsp_sequences=1.0 if objective == "mlm-nsp" else 0.0,
         )
-    return SampleShape(encoder_tokens=float(t.seq_len), decoder_tokens=0.0, logit_positions=float(t.seq_len))
+    return SampleShape(
+        encoder_tokens=float(training.seq_len), decoder_tokens=0.0, logit_positions=float(training.seq_len)
+    )
