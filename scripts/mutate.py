@@ -52,8 +52,8 @@ MUTATIONS = [
     Mutation(
         "zero12-gather",
         "estimator/training/step.py",
-        '    plain = maximum(0.0, sync - hide) + (zero >= 1) * coll("all_gather", trainable * prec.weight_bytes)',
-        "    plain = maximum(0.0, sync - hide)",
+        '(zero >= 1) * coll("all_gather", trainable * prec.weight_bytes)',
+        '(zero >= 1) * 0.0 * coll("all_gather", trainable * prec.weight_bytes)',
         "ZeRO-1/2 parameter all-gather removed",
     ),
     Mutation(
@@ -230,9 +230,7 @@ def main() -> int:
         path = ROOT / m.path
         original = path.read_text(encoding="utf-8")
         if original.count(m.old) != 1:
-            print(
-                f"[{i}/{len(chosen)}] {m.key}: the text to mutate is not found once in {m.path}: fix the mutation"
-            )
+            print(f"[{i}/{len(chosen)}] {m.key}: the text to mutate is not found once in {m.path}: fix it")
             survivors.append(m)
             continue
         try:
@@ -241,7 +239,7 @@ def main() -> int:
         finally:
             path.write_text(original, encoding="utf-8")
         print(
-            f"[{i}/{len(chosen)}] {m.key:<20} {'killed' if killed else 'SURVIVED':<8} {seconds:5.0f} s  {m.what}"
+            f"[{i}/{len(chosen)}] {m.key:<20} {'killed' if killed else 'SURVIVED':<8} {seconds:4.0f} s  {m.what}"
             + (f"\n      by {evidence}" if killed else ""),
             flush=True,
         )
