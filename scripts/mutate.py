@@ -165,8 +165,8 @@ MUTATIONS = [
     Mutation(
         "selective-drop",
         "estimator/activations.py",
-        '"softmax_output", "softmax_cast",',
-        '"softmax_cast",',
+        'SELECTIVE_DROPS = (\n    "softmax_output",\n',
+        "SELECTIVE_DROPS = (\n",
         "selective recomputation keeps the softmax output",
     ),
     Mutation(
@@ -239,7 +239,8 @@ def main() -> int:
         finally:
             path.write_text(original, encoding="utf-8")
         print(
-            f"[{i}/{len(chosen)}] {m.key:<20} {'killed' if killed else 'SURVIVED':<8} {seconds:4.0f} s  {m.what}"
+            f"[{i}/{len(chosen)}] {m.key:<18} {'killed' if killed else 'SURVIVED':<8} {seconds:3.0f} s  "
+            + m.what
             + (f"\n      by {evidence}" if killed else ""),
             flush=True,
         )
