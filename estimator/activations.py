@@ -123,6 +123,8 @@ def attention_block_terms(model: ModelSpec, shape: ActShape, *, cross: bool = Fa
     Tensors inside the tensor-parallel region are divided by tp; the rest only with sequence parallelism.
     Self-attention keeps K and V for its local tokens; cross-attention for the encoder tokens.
     """
+    if model.is_mla and not cross:
+        return _mla_terms(model, shape)
     x, k = shape, shape.kernels
     dropout = model.dropout > 0
     kv_tokens = x.batch * x.kv_len if cross else x.tokens
@@ -174,6 +176,41 @@ def attention_block_terms(model: ModelSpec, shape: ActShape, *, cross: bool = Fa
     return terms
 
 
+def _mla_terms(model: ModelSpec, shape: ActShape) -> dict[str, Num]:
+    """Multi-head latent attention (DeepSeek-V2 Sec. 2.1): the norm output feeds the query and key-value
+    down-projections (replicated over tp); each latent is normalised and kept for its up-projection; the
+    attention core keeps Q and K (nope + rope parts) and V per head, as multi-head attention does."""
+    x, k = shape, shape.kernels
+    dropout = model.dropout > 0
+    heads = model.n_heads / x.tp
+    scores = 0 if x.flash else model.n_heads * x.tokens * x.kv_len
+    core_mask = x.act_bytes if k.mask_bytes is None else k.mask_bytes
+    q_rank, kv_rank = model.q_lora_rank or 0, model.kv_lora_rank or 0
+    terms = dict(norm_terms(model, x))
+    terms.update(
+        {
+            "qkv_input": x.act_bytes * x.tokens * model.d_model * x.outside_tp,
+            "q_latent": 2
+            * x.act_bytes
+            * x.tokens
+            * q_rank,  # the q norm's input and the up-projection's input
+            "kv_latent": 2 * x.act_bytes * x.tokens * kv_rank,
+            "q": x.act_bytes * x.tokens * heads * model.qk_head_dim,
+            "k": x.act_bytes * x.tokens * heads * model.qk_head_dim,
+            "v": x.act_bytes * x.tokens * heads * model.value_head_dim,
+            "softmax_output": x.act_bytes * scores / x.tp,
+            "attention_dropout_mask": core_mask * scores / x.tp if dropout else 0.0,
+            "attention_dropout_output": x.act_bytes * scores / x.tp if dropout else 0.0,
+            "flash_logsumexp": (4.0 * heads * x.tokens) if x.flash else 0.0,
+            "out_proj_input": x.act_bytes * x.tokens * heads * model.value_head_dim,
+            "attention_output_dropout_mask": x.mask_bytes * x.tokens * model.d_model * x.outside_tp
+            if dropout
+            else 0.0,
+        }
+    )
+    return terms
+
+
 def _ffn_inner(model: ModelSpec, shape: ActShape, d_ff: Num, copies: Num) -> dict[str, Num]:
     x = shape
     widths = FFN_SAVED_WIDTHS[model.ffn]
@@ -190,23 +227,29 @@ def _ffn_inner(model: ModelSpec, shape: ActShape, d_ff: Num, copies: Num) -> dic
     }
 
 
-def ffn_block_terms(model: ModelSpec, shape: ActShape) -> dict[str, Num]:
+def ffn_block_terms(model: ModelSpec, shape: ActShape, *, moe: bool | None = None) -> dict[str, Num]:
     """Bytes the FFN (or MoE) block of one layer saves for one micro-batch on one GPU.
 
-    An MoE layer keeps the FFN tensors for each of a token's top_k (+ shared) experts, the dispatched
-    copies of its input, and fp32 router probabilities; "hf-eager" MoE also each copy's output, its
-    weighted output, its routing weight and index, and the router's top-k indices and normalisation.
+    An MoE layer (`moe`, default: the model's) keeps the FFN tensors for each of a token's top_k experts and
+    its shared experts, the dispatched copies of its input, and fp32 router probabilities; "hf-eager" MoE
+    also each copy's output, its weighted output, its routing weight and index, and the router's top-k
+    indices and normalisation.
     """
     x = shape
-    copies = (model.top_k + model.n_shared_experts) if model.is_moe else 1
-    d_ff = model.d_ff_expert if model.is_moe else model.d_ff
+    moe = model.is_moe if moe is None else moe
     terms = dict(norm_terms(model, x))
     terms["fc1_input"] = x.act_bytes * x.tokens * model.d_model * x.outside_tp
-    terms.update(_ffn_inner(model, x, d_ff, copies))
+    if moe:
+        inner = _ffn_inner(model, x, model.d_ff_expert, model.top_k)
+        shared = _ffn_inner(model, x, model.shared_ffn_width, 1) if model.shared_ffn_width else {}
+        terms.update({key: value + shared.get(key, 0.0) for key, value in inner.items()})
+    else:
+        terms.update(_ffn_inner(model, x, model.d_ff, 1))
     terms["ffn_output_dropout_mask"] = (
         x.mask_bytes * x.tokens * model.d_model * x.outside_tp if model.dropout > 0 else 0.0
     )
-    if model.is_moe:
+    if moe:
+        copies = model.top_k
         h_copies = x.act_bytes * x.tokens * copies * model.d_model / x.tp
         terms["router_probs"] = 4.0 * x.tokens * model.n_experts
         if x.kernels.moe == "hf-eager":
@@ -243,10 +286,13 @@ def inflight_chunks(*, schedule: str, pp: Num, micro_batches: Num, virtual_stage
 
     1F1B: min(p − rank, m) (Narayanan et al. 2021 Sec. 2.2.1); interleaved: the warm-up of Megatron-LM's
     interleaved schedule, 2·(p − rank − 1) + (v − 1)·p + 1 chunks of L/(p·v) layers, which for rank 0 is
-    Korthikanti et al.'s L·(1 + (p − 1)/(p·v)) layers; GPipe: all m micro-batches.
+    Korthikanti et al.'s L·(1 + (p − 1)/(p·v)) layers; GPipe: all m micro-batches; DualPipe: p + 1 on every
+    rank (DeepSeek-V3 Table 2).
     """
     if schedule == "gpipe":
         return micro_batches
+    if schedule == "dualpipe":
+        return minimum(pp + 1, micro_batches)
     if schedule == "interleaved":
         warm = 2 * (pp - rank - 1) + (virtual_stages - 1) * pp + 1
         return minimum(warm, virtual_stages * micro_batches)

@@ -10,13 +10,13 @@ from estimator.num import Num
 from estimator.specs.scenario import Scenario
 
 RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2}
-SCHEDULE_CODES = {"1f1b": 0, "interleaved": 1, "gpipe": 2}
+SCHEDULE_CODES = {"1f1b": 0, "interleaved": 1, "gpipe": 2, "dualpipe": 3}
 
 
 @dataclass(frozen=True)
 class Columns:
     """Parallel layout and batch, numerically. `recompute` 0/1/2 = none/selective/full; `schedule`
-    0/1/2 = 1F1B/interleaved/GPipe; `sp` 0/1; `zero` 0–3."""
+    0/1/2/3 = 1F1B/interleaved/GPipe/DualPipe; `sp` 0/1; `zero` 0–3."""
 
     gpus: Num
     tp: Num

@@ -21,18 +21,20 @@ def lora_params(*, d_in: Num, d_out: Num, rank: Num) -> Num:
     return rank * (d_in + d_out)
 
 
-def adapted_matrices(model: ModelSpec, targets: str) -> list[tuple[int, int, int]]:
+def adapted_matrices(model: ModelSpec, targets: str, moe: bool | None = None) -> list[tuple[int, int, int]]:
     """(d_in, d_out, copies) of each adapted matrix in one layer (copies: experts of an MoE FFN)."""
     q, kv = model.n_heads * model.d_head, model.n_kv_heads * model.d_head
     if targets == "qv":
         return [(model.d_model, q, 1), (model.d_model, kv, 1)]
     out = [(model.d_model, q, 1), (model.d_model, kv, 1), (model.d_model, kv, 1), (q, model.d_model, 1)]
     if targets == "all-linear":
-        d_ff = model.d_ff_expert if model.is_moe else model.d_ff
-        experts = (model.n_experts + model.n_shared_experts) if model.is_moe else 1
-        out += [(model.d_model, d_ff, experts)] * (2 if model.gated_ffn else 1) + [
-            (d_ff, model.d_model, experts)
-        ]
+        moe = model.is_moe if moe is None else moe
+        gates = 2 if model.gated_ffn else 1
+        widths = [(model.d_ff_expert, model.n_experts)] if moe else [(model.d_ff, 1)]
+        if moe and model.shared_ffn_width:
+            widths.append((model.shared_ffn_width, 1))
+        for d_ff, copies in widths:
+            out += [(model.d_model, d_ff, copies)] * gates + [(d_ff, model.d_model, copies)]
     return out
 
 

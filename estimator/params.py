@@ -85,6 +85,11 @@ class ParamCounts:
     pooler: float
     nsp_head: float
     experts_active: float  # routed experts one token uses (top_k of them)
+    mtp: float = 0.0  # multi-token prediction modules: trained, not part of the model that is served
+
+    @property
+    def total_with_mtp(self) -> float:
+        return self.total + self.mtp
 
     @property
     def total(self) -> float:
@@ -143,6 +148,7 @@ def count_params(model: ModelSpec) -> ParamCounts:
         "output_head",
         "pooler",
         "nsp_head",
+        "mtp",
     )
     return ParamCounts(
         **{k: float(groups.get(k, 0.0)) for k in names}, experts_active=float(active.get("experts", 0.0))

@@ -70,6 +70,9 @@ class TrainingEstimate:
     memory_shortfall_bytes: float
     fit_suggestions: list[str]
     assumptions: dict[str, Any]
+    phases: list[dict[str, Any]] = dataclasses.field(
+        default_factory=list
+    )  # a multi-phase run, phase by phase
 
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> TrainingEstimate:

@@ -9,7 +9,7 @@ Efficiencies come from the hardware profile's `calibration` block, else `data/ef
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ class Efficiencies:
     inter_bandwidth_bytes_per_s: float
     inter_alpha_s: float
     sources: dict[str, str]
+    high: Efficiencies | None = None  # the 16-bit efficiencies, for the ops an fp8/fp4 recipe keeps in bf16
 
     def gemm_time_s(self, flops: Num, bytes_moved: Num) -> Num:
         return self._kernel_time_s(flops, bytes_moved, self.gemm_max, self.gemm_half_flops)
@@ -93,7 +94,16 @@ class Efficiencies:
 
 
 def resolve_efficiencies(hw: HardwareSpec, dtype: ComputeDtype) -> Efficiencies:
-    """The profile's calibration where it has one, else the documented defaults."""
+    """The profile's calibration where it has one, else the documented defaults; for fp8 and fp4 also the
+    16-bit efficiencies of the ops that stay in bf16."""
+    eff = _resolve(hw, dtype)
+    if dtype in ("fp8", "fp4"):
+        wide: ComputeDtype = "bf16" if hw.peak_flops_per_s.bf16 else "fp16"
+        eff = replace(eff, high=_resolve(hw, wide))
+    return eff
+
+
+def _resolve(hw: HardwareSpec, dtype: ComputeDtype) -> Efficiencies:
     d = efficiency_defaults()
     cal = hw.calibration
     peak = hw.peak(dtype)

@@ -90,7 +90,8 @@ def test_last_stage_keeps_fp32_logits() -> None:
     from estimator.training.step import stage_ledgers
 
     c = Columns.from_scenario(sc)
-    first, last = stage_ledgers(sc, c)
+    ledgers = stage_ledgers(sc, c)
+    first, last = ledgers[0], ledgers[-1]
     s, b, v, h, t = 2048, 1, 50257, 12288, 8
     extra = _stage_activations(sc, c, last, 15, b * s) - _stage_activations(sc, c, first, 15, b * s)
     assert extra == pytest.approx(4 * s * b * v / t + 2 * s * b * h / t, rel=1e-9)

@@ -18,8 +18,12 @@ from tests.conftest import make_scenario
     [
         ({"parallelism": {"tp": 7}}, "parallelism.tp: model.n_heads (96) is not divisible by tp (7)"),
         (
-            {"parallelism": {"pp": 5}},
+            {"gpus": 640, "parallelism": {"pp": 8, "virtual_stages": 5}},
             "parallelism.pp: the model's 96 layers are not divisible by pp·virtual_stages",
+        ),
+        (
+            {"parallelism": {"stage_layers": [7, 8]}},
+            "stage_layers has 2 entries for pp = 16 stages",
         ),
         ({"gpus": 1000}, "gpus: 1000 is not a multiple of tp·pp·cp"),
         (

@@ -8,12 +8,12 @@ The time of an op is the roofline (Williams et al. 2009) of its kind on the prof
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from estimator.comms import collective_time_s, intra_node, ring_exchange_time_s
 from estimator.ledger.model import StageOps
 from estimator.ledger.ops import Op, sum_values
-from estimator.num import Flag, Num, all_true, choose, maximum, minimum
+from estimator.num import Flag, Num, all_true, choose, is_array, maximum, minimum, where
 from estimator.roofline import Efficiencies, compute_time_s
 
 RECOMPUTE_NAMES = ("none", "selective", "full")
@@ -30,6 +30,9 @@ class Links:
     ep: tuple[Num, Num]
     dp: tuple[Num, Num]
     pp: tuple[Num, Num]
+    intra: tuple[Num, Num] = (0.0, 1.0)
+    inter: tuple[Num, Num] = (0.0, 1.0)
+    ep_nodes: Num = 1  # nodes an expert-parallel group spans
 
     @classmethod
     def of(cls, eff: Efficiencies, *, tp: Num, cp: Num, ep: Num, dp: Num, gpus_per_node: Num) -> Links:
@@ -42,6 +45,9 @@ class Links:
             ep=link(tp * cp, ep),
             dp=link(tp, dp * cp),
             pp=link(tp * cp * dp, 2),
+            intra=eff.link(True),
+            inter=eff.link(False),
+            ep_nodes=maximum((ep * tp * cp + gpus_per_node - 1) // gpus_per_node, 1),
         )
 
 
@@ -60,6 +66,9 @@ def op_time_s(op: Op, eff: Efficiencies, links: Links) -> tuple[Num, Num]:
                 alpha_s=alpha,
                 bandwidth_bytes_per_s=beta,
             )
+        elif op.routing is not None:
+            fwd = expert_all_to_all_s(op, links)
+            bwd = rule.kernels * expert_all_to_all_s(replace(op, bytes=op.bytes * rule.byte_scale), links)
         else:
             kind = op.collective or "all_reduce"
             fwd = collective_time_s(
@@ -88,6 +97,40 @@ def op_time_s(op: Op, eff: Efficiencies, links: Links) -> tuple[Num, Num]:
         return op.count * fwd, op.count * bwd
     fwd = eff.memory_time_s(op.bytes)
     return op.count * fwd, op.count * rule.kernels * eff.memory_time_s(op.bytes * rule.byte_scale)
+
+
+def expert_all_to_all_s(op: Op, links: Links) -> Num:
+    """The dispatch or combine all-to-all of an MoE layer, by where the experts live. Inside one node it is
+    an NVLink all-to-all (nccl-tests: S·(n−1)/n per rank). Across N nodes a token's k copies go to
+    uniformly chosen experts, k·(N−1)/N of them on other nodes, over the network; with node-limited routing
+    (DeepSeek-V3 Sec. 3.2.2: each token to at most M nodes, sent once per node over InfiniBand, then
+    forwarded over NVLink) the network carries min(M, N·(1 − (1 − 1/N)^k))·(N−1)/N copies and NVLink every
+    copy once; the two links work at the same time."""
+    assert op.routing is not None
+    k, limit = op.routing
+    alpha, beta = links.ep
+    within = collective_time_s(
+        collective="all_to_all",
+        n=op.group_size,
+        payload_bytes=op.bytes,
+        alpha_s=alpha,
+        bandwidth_bytes_per_s=beta,
+    )
+    nodes = links.ep_nodes
+    if not is_array(nodes) and nodes <= 1:
+        return within
+    per_copy = op.bytes / k
+    spread = maximum(nodes, 1)
+    if limit is None:
+        network = per_copy * k * (spread - 1) / spread
+        nvlink = per_copy * k * (1 / spread - 1 / maximum(op.group_size, 1))
+    else:
+        distinct = minimum(limit, spread * (1 - (1 - 1 / spread) ** k))
+        network = per_copy * distinct * (spread - 1) / spread
+        nvlink = per_copy * k * (1 - 1 / maximum(op.group_size, 1))
+    (_, b_in), (a_net, b_net) = links.intra, links.inter
+    across = a_net * (spread - 1) + maximum(network / b_net, nvlink / b_in)
+    return where(nodes > 1, across, within)
 
 
 def bound_by(op: Op, eff: Efficiencies) -> str:

@@ -36,6 +36,8 @@ _ATTENTION_TERM_OP = {
     "attention_dropout_output": "core",
     "flash_logsumexp": "core",
     "attention_bias": "core",
+    "q_latent": "latent",
+    "kv_latent": "latent",
     "out_proj_input": "out_proj",
     "attention_output_dropout_mask": "residual",
 }
@@ -87,11 +89,15 @@ def gemm_op(
     count: Num = 1.0,
     saved: Mapping[str, Num] | None = None,
     trainable: bool = True,
+    high_precision: bool = False,
 ) -> Op:
-    """A weight GEMM (rows×k)·(k×n); frozen under LoRA/QLoRA (dgrad only) unless `trainable` (an adapter)."""
+    """A weight GEMM (rows×k)·(k×n); frozen under LoRA/QLoRA (dgrad only) unless `trainable` (an adapter).
+    Under an fp8/fp4 recipe it runs narrow unless `high_precision`, and casting its input (and, in backward,
+    its output gradient) costs `cast_passes` reads of the 16-bit tensor and one narrow write."""
     rows, k, n = shape
     p = weights or Weights()
     backward: Backward = "frozen_gemm" if (w.frozen and not trainable) else "gemm"
+    narrow = w.cast_passes > 0 and not high_precision
     return Op(
         name,
         "gemm",
@@ -105,6 +111,8 @@ def gemm_op(
         params_local=p.local,
         params_active=p.active,
         param_group=p.group,
+        high_precision=high_precision,
+        cast_bytes=rows * k * (w.act_bytes * w.cast_passes + w.narrow_bytes) if narrow else 0.0,
     )
 
 
@@ -163,31 +171,30 @@ def _attention_core(
     Under selective recomputation the unfused s×s tensors are dropped and recomputed (Korthikanti Sec. 5)."""
     heads = model.n_heads / w.tp
     b, q = w.batch, w.q_len
+    d_qk, d_v = model.qk_head_dim, model.value_head_dim  # d and d, or MLA's nope + rope and value widths
     drops = tuple(k for k in saved if k in SELECTIVE_DROPS)
+    matmuls = [
+        attention_matmul_flops(
+            q_tokens=b * q, kv_tokens=kv_len, n_heads=heads, d_head=d, causal_fraction=causal
+        )
+        for d in (d_qk, d_v)
+    ]  # QKᵀ and P·V
     if w.flash:
-        flops = 2 * attention_matmul_flops(
-            q_tokens=b * q, kv_tokens=kv_len, n_heads=heads, d_head=model.d_head, causal_fraction=causal
-        )
-        io = (
-            w.act_bytes * b * 2 * q * heads * model.d_head
-            + w.kvbytes * b * 2 * kv_len * model.n_kv_heads / w.tp * model.d_head
-        )
+        io = w.act_bytes * b * q * heads * (d_qk + d_v) + w.kvbytes * b * kv_len * kv_width(model) / w.tp
         return [
             Op(
                 f"{prefix}attention",
                 "attention",
                 "flash",
-                flops=flops,
+                flops=matmuls[0] + matmuls[1],
                 bytes=io,
                 matmul=True,
                 saved_terms=dict(saved),
                 selective_drop=drops,
             )
         ]
-    one = attention_matmul_flops(
-        q_tokens=b * q, kv_tokens=kv_len, n_heads=heads, d_head=model.d_head, causal_fraction=causal
-    )
-    io = w.act_bytes * b * heads * (q * kv_len + (q + kv_len) * model.d_head)
+    one = (matmuls[0] + matmuls[1]) / 2  # two batched GEMMs (of equal size unless MLA widens QKᵀ)
+    io = w.act_bytes * b * heads * (q * kv_len + (q + kv_len) * (d_qk + d_v) / 2)
     scores = b * heads * q * kv_len
     dropout = 1.0 if model.dropout > 0 else 0.0
     softmax_bytes = 2 * w.act_bytes * scores + (2 * w.act_bytes + 1) * scores * dropout
@@ -220,7 +227,9 @@ def attention_ops(model: ModelSpec, w: Work, *, cross_kv_len: Num = 0) -> list[O
         attention_block_terms(model, w.act_shape(kv_len), cross=cross), _ATTENTION_TERM_OP, "norm"
     )
     ops = [norm_op(f"{prefix}norm", model, w, terms.get("norm"))]
-    if cross:
+    if model.is_mla and not cross:
+        ops += _mla_projections(model, w, terms)
+    elif cross:
         q = linear_params(d_in=model.d_model, d_out=q_dim, bias=model.bias)
         kv = linear_params(d_in=model.d_model, d_out=2 * kv_dim, bias=model.bias)
         ops += [
@@ -252,6 +261,21 @@ def attention_ops(model: ModelSpec, w: Work, *, cross_kv_len: Num = 0) -> list[O
                 trainable=False,
             )
         )
+        if model.qk_norm:  # per-head RMSNorm of Q and K (Qwen3): d_head weights each, replicated over tp
+            p = 2 * norm_params(d_model=model.d_head, rms=True, bias=False)
+            elems = w.tokens * (model.n_heads + model.n_kv_heads) * model.d_head / t
+            ops.append(
+                Op(
+                    "qk_norm",
+                    "norm",
+                    "elementwise",
+                    flops=4 * elems,
+                    bytes=2 * w.act_bytes * elems,
+                    params=p,
+                    params_local=p,
+                    param_group="norms",
+                )
+            )
         if model.position == "rope":  # rotates Q and K in place: read and write both
             ops.append(
                 Op(
@@ -266,15 +290,16 @@ def attention_ops(model: ModelSpec, w: Work, *, cross_kv_len: Num = 0) -> list[O
     )
     if not cross:
         ops.append(_ring_exchange(model, w))  # zero time when cp = 1
-    out = linear_params(d_in=q_dim, d_out=model.d_model, bias=model.bias)
+    v_dim = model.n_heads * model.value_head_dim
+    out = linear_params(d_in=v_dim, d_out=model.d_model, bias=model.bias)
     out_bias = (
         model.bias * model.d_model
-    )  # a row-parallel layer's bias is added once, after the reduction: replicated
+    )  # a row-parallel bias is added once, after the reduction: replicated
     ops += [
         gemm_op(
             f"{prefix}out_proj",
             w,
-            (w.tokens, q_dim / t, model.d_model),
+            (w.tokens, v_dim / t, model.d_model),
             weights=Weights(out, (out - out_bias) / t + out_bias, "attention"),
             saved=terms.get("out_proj"),
             trainable=False,
@@ -285,10 +310,107 @@ def attention_ops(model: ModelSpec, w: Work, *, cross_kv_len: Num = 0) -> list[O
     return ops
 
 
+def _mla_projections(model: ModelSpec, w: Work, terms: Mapping[str, Mapping[str, Num]]) -> list[Op]:
+    """MLA's projections (DeepSeek-V2 Sec. 2.1; the modules of transformers' DeepseekV3Attention): a query
+    down-projection to rank r_q, its RMSNorm and the up-projection to every head's nope + rope parts (or
+    one query projection without a query rank); a joint key-value down-projection to rank r_kv plus the
+    decoupled rope key, its RMSNorm, and the up-projection to every head's key (nope part) and value. The
+    down-projections and their norms are replicated over tensor parallelism, the up-projections split by
+    head (Megatron-Core's MLA)."""
+    t = w.tp
+    heads_qk = model.n_heads * model.qk_head_dim
+    rope, rank_kv = model.qk_rope_head_dim or 0, model.kv_lora_rank or 0
+    rank_q = model.q_lora_rank
+    ops: list[Op] = []
+    if rank_q:
+        down = linear_params(d_in=model.d_model, d_out=rank_q, bias=model.bias)
+        up = linear_params(d_in=rank_q, d_out=heads_qk, bias=model.bias)
+        ops += [
+            gemm_op(
+                "q_down_proj",
+                w,
+                (w.tokens, model.d_model, rank_q),
+                weights=Weights(down, down, "attention"),
+                saved=terms.get("qkv_proj"),
+                trainable=False,
+            ),
+            _latent_norm("q_norm", model, w, rank_q),
+            gemm_op(
+                "q_up_proj",
+                w,
+                (w.tokens, rank_q, heads_qk / t),
+                weights=Weights(up, up / t, "attention"),
+                trainable=False,
+            ),
+        ]
+    else:
+        q = linear_params(d_in=model.d_model, d_out=heads_qk, bias=model.bias)
+        ops.append(
+            gemm_op(
+                "q_proj",
+                w,
+                (w.tokens, model.d_model, heads_qk / t),
+                weights=Weights(q, q / t, "attention"),
+                saved=terms.get("qkv_proj"),
+                trainable=False,
+            )
+        )
+    kv_down = linear_params(d_in=model.d_model, d_out=rank_kv + rope, bias=model.bias)
+    kv_up_width = model.n_heads * ((model.qk_nope_head_dim or 0) + model.value_head_dim)
+    kv_up = linear_params(d_in=rank_kv, d_out=kv_up_width, bias=model.bias)
+    ops += [
+        gemm_op(
+            "kv_down_proj",
+            w,
+            (w.tokens, model.d_model, rank_kv + rope),
+            weights=Weights(kv_down, kv_down, "attention"),
+            saved=terms.get("latent"),
+            trainable=False,
+        ),
+        _latent_norm("kv_norm", model, w, rank_kv),
+        gemm_op(
+            "kv_up_proj",
+            w,
+            (w.tokens, rank_kv, kv_up_width / t),
+            weights=Weights(kv_up, kv_up / t, "attention"),
+            trainable=False,
+        ),
+        Op(
+            "rope",
+            "elementwise",
+            "elementwise",
+            bytes=2 * w.act_bytes * w.tokens * (model.n_heads / t + 1) * rope,
+        ),
+    ]
+    return ops
+
+
+def _latent_norm(name: str, model: ModelSpec, w: Work, width: Num) -> Op:
+    """The RMSNorm of an MLA latent (replicated over tp): reads and writes the latent."""
+    p = norm_params(d_model=width, rms=True, bias=False)
+    return Op(
+        name,
+        "norm",
+        "elementwise",
+        flops=norm_flops(tokens=w.tokens, d_model=width, rms=True),
+        bytes=2 * w.act_bytes * w.tokens * width,
+        params=p,
+        params_local=p,
+        param_group="norms",
+    )
+
+
+def kv_width(model: ModelSpec) -> int:
+    """Elements of K and V per token (all heads): 2·g·d, or MLA's per-head keys and values as trained."""
+    if model.is_mla:
+        return model.n_heads * (model.qk_head_dim + model.value_head_dim)
+    return 2 * model.n_kv_heads * model.d_head
+
+
 def _ring_exchange(model: ModelSpec, w: Work) -> Op:
     """Ring attention (Liu et al. 2023): c − 1 exchanges of the local K and V, each overlapped with one block
     of the attention computation; backward sends their gradients too (twice the bytes)."""
-    kv = 2 * w.act_bytes * w.tokens * model.n_kv_heads * model.d_head / w.tp
+    kv = w.act_bytes * w.tokens * kv_width(model) / w.tp
     return Op(
         "cp_ring",
         "collective",
@@ -368,12 +490,15 @@ def _ffn(model: ModelSpec, w: Work, f: FFNSpec, terms: Mapping[str, Mapping[str,
     ]
 
 
-def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
+def ffn_ops(model: ModelSpec, w: Work, *, moe: bool | None = None) -> list[Op]:
     """The FFN block: norm, FFN (or router, expert all-to-alls, routed and shared experts), residual, TP
-    exchange. Routed experts sit on the ep group; each local expert's GEMMs see only its tokens."""
-    terms = _terms_by_op(ffn_block_terms(model, w.act_shape()), _FFN_TERM_OP, "norm")
+    exchange. Routed experts sit on the ep group; each local expert's GEMMs see only its tokens (padded to
+    `capacity_factor` × the average share when the model pads). `moe`: this layer's kind (default: the
+    model's)."""
+    moe = model.is_moe if moe is None else moe
+    terms = _terms_by_op(ffn_block_terms(model, w.act_shape(), moe=moe), _FFN_TERM_OP, "norm")
     ops = [norm_op("ffn_norm", model, w, terms.get("norm"))]
-    if not model.is_moe:
+    if not moe:
         ops += _ffn(model, w, FFNSpec("", w.tokens, model.d_ff, 1.0, "ffn", split=w.tp), terms)
     else:
         router = router_params(d_model=model.d_model, n_experts=model.n_experts)
@@ -386,12 +511,14 @@ def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
                 bytes=gemm_bytes(w, w.tokens, model.d_model, model.n_experts),
                 matmul=True,
                 saved_terms=dict(terms.get("router", {})),
+                high_precision=True,
                 params=router,
                 params_local=router,
                 param_group="router",
             )
         )
         payload = w.act_bytes * w.tokens * model.top_k * model.d_model
+        routing = (float(model.top_k), model.routed_nodes_limit)
         ops.append(
             Op(
                 "ep_dispatch",
@@ -401,15 +528,17 @@ def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
                 collective="all_to_all",
                 group="ep",
                 group_size=w.ep,
+                routing=routing,
             )
         )
         touched, per_expert = _expert_share(model, w)
-        ops += _ffn(
+        padding = model.capacity_factor or 1.0
+        experts = _ffn(
             model,
             w,
             FFNSpec(
                 "experts_",
-                per_expert,
+                per_expert * padding,
                 model.d_ff_expert,
                 touched,
                 "experts",
@@ -419,6 +548,7 @@ def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
             ),
             terms,
         )
+        ops += [replace(op, useful=1.0 / padding) if op.matmul else op for op in experts]
         ops.append(
             Op(
                 "ep_combine",
@@ -428,22 +558,14 @@ def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
                 collective="all_to_all",
                 group="ep",
                 group_size=w.ep,
+                routing=routing,
             )
         )
-        if model.n_shared_experts:
+        if model.shared_ffn_width:
             ops += _ffn(
                 model,
                 w,
-                FFNSpec(
-                    "shared_",
-                    w.tokens,
-                    model.d_ff_expert,
-                    model.n_shared_experts,
-                    "ffn",
-                    split=w.tp,
-                    total=model.n_shared_experts,
-                    active=model.n_shared_experts,
-                ),
+                FFNSpec("shared_", w.tokens, model.shared_ffn_width, 1.0, "ffn", split=w.tp),
                 {},
             )
     ops += [
@@ -453,7 +575,7 @@ def ffn_ops(model: ModelSpec, w: Work) -> list[Op]:
     return ops
 
 
-def finetune_ops(model: ModelSpec, w: Work, *, cross: bool) -> list[Op]:
+def finetune_ops(model: ModelSpec, w: Work, *, cross: bool, moe: bool | None = None) -> list[Op]:
     """LoRA adapters (x·A then ·B for each adapted matrix; trained in full) and, for QLoRA, the
     dequantisation of every frozen 4-bit weight to 16 bits before its matmul (again for dgrad)."""
     ft = w.finetune
@@ -461,8 +583,8 @@ def finetune_ops(model: ModelSpec, w: Work, *, cross: bool) -> list[Op]:
         return []
     t = w.tp
     ops: list[Op] = []
-    for i, (d_in, d_out, copies) in enumerate(adapted_matrices(model, ft.targets)):
-        share = (model.top_k + model.n_shared_experts) / copies if copies > 1 else 1.0
+    for i, (d_in, d_out, copies) in enumerate(adapted_matrices(model, ft.targets, moe)):
+        share = model.top_k / copies if copies > 1 else 1.0  # routed experts see their share of the tokens
         rows = w.tokens * share
         a = copies * linear_params(d_in=d_in, d_out=ft.rank, bias=0)
         b = copies * linear_params(d_in=ft.rank, d_out=d_out, bias=0)
@@ -479,29 +601,30 @@ def finetune_ops(model: ModelSpec, w: Work, *, cross: bool) -> list[Op]:
             ),
         ]
     if ft.method == "qlora":
-        weights = layer_weight_params(model, cross=cross) / t
+        weights = layer_weight_params(model, cross=cross, moe=moe) / t
         ops.append(Op("qlora_dequant", "elementwise", "once", bytes=DEQUANT_BYTES_PER_PARAM * weights))
     return ops
 
 
-def layer_weight_params(model: ModelSpec, *, cross: bool) -> Num:
+def layer_weight_params(model: ModelSpec, *, cross: bool, moe: bool | None = None) -> Num:
     """All parameters of one layer (whole model, not split), from its ops: what QLoRA dequantises."""
     probe = Work(batch=1, q_len=1, kv_len=1)
     ops = (
         attention_ops(model, probe)
         + (attention_ops(model, probe, cross_kv_len=1) if cross else [])
-        + ffn_ops(model, probe)
+        + ffn_ops(model, probe, moe=moe)
     )
     return sum(op.params for op in ops)
 
 
-def layer_ops(model: ModelSpec, w: Work, *, cross_kv_len: Num = 0) -> list[Op]:
-    """Every op of one layer: self-attention, cross-attention when `cross_kv_len`, FFN, adapters. The
-    first op carries what full recomputation keeps: the layer's input (Chen et al. 2016)."""
+def layer_ops(model: ModelSpec, w: Work, *, cross_kv_len: Num = 0, moe: bool | None = None) -> list[Op]:
+    """Every op of one layer: self-attention, cross-attention when `cross_kv_len`, FFN (dense or MoE as
+    `moe` says, default the model's kind), adapters. The first op carries what full recomputation keeps:
+    the layer's input (Chen et al. 2016)."""
     cross = bool(cross_kv_len) if not hasattr(cross_kv_len, "shape") else True
     ops = attention_ops(model, w)
     if cross:
         ops += attention_ops(model, w, cross_kv_len=cross_kv_len)
-    ops += ffn_ops(model, w) + finetune_ops(model, w, cross=cross)
+    ops += ffn_ops(model, w, moe=moe) + finetune_ops(model, w, cross=cross, moe=moe)
     ops[0] = replace(ops[0], saved_full=w.act_bytes * w.tokens * model.d_model * w.outside_tp)
     return ops

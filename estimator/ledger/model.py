@@ -13,9 +13,10 @@ from dataclasses import dataclass, replace
 from estimator.ledger.layers import Weights, gemm_bytes, gemm_op, layer_ops, norm_op
 from estimator.ledger.ops import Op
 from estimator.ledger.work import Work
-from estimator.num import Flag, Num, clip, maximum, where
+from estimator.num import Flag, Num, maximum, minimum, where
 from estimator.params import (
     embedding_params,
+    linear_params,
     nsp_head_params,
     pooler_params,
     relative_position_params,
@@ -40,26 +41,65 @@ class SampleShape:
 
 @dataclass(frozen=True)
 class StageStack:
-    """The layers one pipeline stage holds, and whether it holds the embedding (first) and head (last)."""
+    """The layers one pipeline stage holds, by kind, and whether it holds the embedding (first) and the head
+    (last, with the multi-token-prediction modules). An encoder-decoder's decoder layers carry
+    cross-attention; an MoE model's layers are dense or MoE by position (ModelSpec.moe_layers_before)."""
 
-    encoder_layers: Num  # the decoder-only model's layers; the encoder's for an encoder-decoder
-    decoder_layers: Num  # an encoder-decoder's decoder (cross-attention) layers
-    first: Flag
-    last: Flag
+    dense: Num  # self-attention layers with a dense FFN (the encoder's, or a decoder-only model's)
+    moe: Num  # self-attention layers with an MoE FFN
+    cross_dense: Num = 0  # an encoder-decoder's decoder layers (with cross-attention)
+    cross_moe: Num = 0
+    first: Flag = True
+    last: Flag = True
+
+    @property
+    def layers(self) -> Num:
+        return self.dense + self.moe + self.cross_dense + self.cross_moe
+
+
+def _moe_before(model: ModelSpec, n: Num) -> Num:
+    """`ModelSpec.moe_layers_before`, array-safe: MoE layers among the first n layers of a stack."""
+    if not model.is_moe:
+        return 0
+    f, start = model.moe_layer_freq, model.first_k_dense
+    return maximum((n + f - 1) // f - (start + f - 1) // f, 0) * (n > start)
+
+
+def layer_range(model: ModelSpec, start: Num, end: Num, *, first: Flag, last: Flag) -> StageStack:
+    """The stage holding layers [start, end) of the whole stack (encoder layers first, then the decoder's,
+    Megatron-LM's order)."""
+    n_enc = model.n_layers
+    enc_start, enc_end = minimum(start, n_enc), minimum(end, n_enc)
+    if model.n_decoder_layers:
+        dec_start, dec_end = maximum(start - n_enc, 0), maximum(end - n_enc, 0)
+        dec_moe = _moe_before(model, dec_end) - _moe_before(model, dec_start)
+        cross_dense, cross_moe = dec_end - dec_start - dec_moe, dec_moe
+    else:
+        cross_dense, cross_moe = 0, 0
+    moe = _moe_before(model, enc_end) - _moe_before(model, enc_start)
+    return StageStack(
+        dense=enc_end - enc_start - moe,
+        moe=moe,
+        cross_dense=cross_dense,
+        cross_moe=cross_moe,
+        first=first,
+        last=last,
+    )
 
 
 def even_stage(model: ModelSpec, *, pp: Num, rank: Num) -> StageStack:
-    """Stage `rank` of `pp` equal stages: encoder layers first, then decoder layers (Megatron-LM's order)."""
+    """Stage `rank` of `pp` equal stages (array-safe in pp and rank)."""
     per_stage = model.total_layers // pp
-    first_layer = rank * per_stage
-    n_dec = (
-        clip(first_layer + per_stage - maximum(first_layer, model.n_layers), 0, per_stage)
-        if model.n_decoder_layers
-        else 0
-    )
-    return StageStack(
-        encoder_layers=per_stage - n_dec, decoder_layers=n_dec, first=rank == 0, last=rank == pp - 1
-    )
+    return layer_range(model, rank * per_stage, (rank + 1) * per_stage, first=rank == 0, last=rank == pp - 1)
+
+
+def stages_of(model: ModelSpec, stage_layers: list[int]) -> list[StageStack]:
+    """Every stage of an explicit (possibly uneven) partition: `stage_layers[r]` layers on stage r."""
+    out, start = [], 0
+    for r, n in enumerate(stage_layers):
+        out.append(layer_range(model, start, start + n, first=r == 0, last=r == len(stage_layers) - 1))
+        start += n
+    return out
 
 
 def embedding_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
@@ -117,6 +157,7 @@ def head_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
                 (positions, model.d_model, model.d_model),
                 weights=Weights(head, head, "output_head"),
                 trainable=False,
+                high_precision=True,
             )
         )
     if model.output_head != "none":
@@ -135,6 +176,7 @@ def head_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
                 weights=Weights(own, local, "output_head"),
                 saved=saved,
                 trainable=False,
+                high_precision=True,
             ),
             Op(
                 "cross_entropy",
@@ -153,13 +195,19 @@ def head_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
                 (nsp, model.d_model, model.d_model),
                 weights=Weights(p, p, "pooler"),
                 trainable=False,
+                high_precision=True,
             )
         )
     if model.nsp_head:
         p = nsp_head_params(d_model=model.d_model)
         ops.append(
             gemm_op(
-                "nsp_head", w, (nsp, model.d_model, 2), weights=Weights(p, p, "nsp_head"), trainable=False
+                "nsp_head",
+                w,
+                (nsp, model.d_model, 2),
+                weights=Weights(p, p, "nsp_head"),
+                trainable=False,
+                high_precision=True,
             )
         )
     return ops
@@ -188,20 +236,62 @@ class StageOps:
     extras: tuple[tuple[Flag, tuple[Op, ...]], ...]
 
 
+def mtp_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
+    """One multi-token-prediction module (DeepSeek-V3 Sec. 2.2), besides its transformer block: the RMSNorms
+    of the previous depth's hidden state and of the next token's embedding, the projection of their
+    concatenation (2h → h), and the shared output head's logits and loss on its own prediction."""
+    proj = linear_params(d_in=2 * model.d_model, d_out=model.d_model, bias=False)
+    norms = [replace(norm_op(f"mtp_norm{i}", model, w), param_group="mtp") for i in range(2)]
+    head = [op for op in head_ops(model, w, shape) if op.name in ("logits", "cross_entropy")]
+    return [
+        *norms,
+        gemm_op(
+            "mtp_proj",
+            w,
+            (w.tokens, 2 * model.d_model, model.d_model / w.tp),
+            weights=Weights(proj, proj / w.tp, "mtp"),
+            trainable=False,
+        ),
+        *(replace(op, name=f"mtp_{op.name}", params=0.0, params_local=0.0, param_group="") for op in head),
+    ]
+
+
+def _kinds(
+    model: ModelSpec, stack: StageStack, enc: Work, dec: Work, cross_len: float
+) -> list[tuple[Num, tuple[Op, ...]]]:
+    out: list[tuple[Num, tuple[Op, ...]]] = []
+    mixed = model.is_moe and (model.first_k_dense > 0 or model.moe_layer_freq > 1)
+    for moe, count in ((False, stack.dense), (True, stack.moe)):
+        if moe == model.is_moe or mixed:
+            out.append((count, tuple(layer_ops(model, enc, moe=moe))))
+    if model.n_decoder_layers:
+        for moe, count in ((False, stack.cross_dense), (True, stack.cross_moe)):
+            if moe == model.is_moe or mixed:
+                out.append((count, tuple(layer_ops(model, dec, cross_kv_len=cross_len, moe=moe))))
+    return out
+
+
 def stage_ops(
     model: ModelSpec, base: Work, shape: SampleShape, stack: StageStack, causal_fraction: float
 ) -> StageOps:
-    """Everything one GPU of one stage runs for one micro-batch of `base.batch` sequences."""
+    """Everything one GPU of one stage runs for one micro-batch of `base.batch` sequences. The MTP modules
+    sit on the last stage (their blocks counted as layers of the main stack's last kind)."""
     enc, dec = layer_works(model, base, shape, causal_fraction)
-    layers: list[tuple[Num, tuple[Op, ...]]] = [(stack.encoder_layers, tuple(layer_ops(model, enc)))]
-    if model.n_decoder_layers:
-        layers.append((stack.decoder_layers, tuple(layer_ops(model, dec, cross_kv_len=shape.encoder_tokens))))
+    layers = _kinds(model, stack, enc, dec, shape.encoder_tokens)
     head_work = dec if model.architecture == "encoder-decoder" else enc
-    extras = (
+    extras: list[tuple[Flag, tuple[Op, ...]]] = [
         (stack.first, tuple(embedding_ops(model, enc, shape))),
         (stack.last, tuple(head_ops(model, head_work, shape))),
-    )
-    return StageOps(layers=tuple(layers), extras=extras)
+    ]
+    if model.mtp_depth:
+        last_moe = model.moe_layers_before(model.n_layers) > model.moe_layers_before(model.n_layers - 1)
+        block = tuple(
+            replace(op, param_group="mtp" if op.param_group else "")
+            for op in layer_ops(model, enc, moe=last_moe)
+        )
+        layers.append((stack.last * model.mtp_depth, block))
+        extras.append((stack.last * model.mtp_depth, tuple(mtp_ops(model, enc, shape))))
+    return StageOps(layers=tuple(layers), extras=tuple(extras))
 
 
 def sample_ops(
@@ -210,10 +300,9 @@ def sample_ops(
     """The whole model for one sample on one GPU (no parallelism): every layer, the embedding and the head."""
     w = base or Work(batch=1, q_len=shape.encoder_tokens, kv_len=shape.encoder_tokens)
     w = replace(w, tp=1, cp=1, ep=1, sp=0, pp=1, batch=1)
-    stack = StageStack(
-        encoder_layers=model.n_layers, decoder_layers=model.n_decoder_layers, first=True, last=True
+    return stage_ops(
+        model, w, shape, layer_range(model, 0, model.total_layers, first=True, last=True), causal_fraction
     )
-    return stage_ops(model, w, shape, stack, causal_fraction)
 
 
 __all__ = [
@@ -224,7 +313,9 @@ __all__ = [
     "even_stage",
     "gemm_bytes",
     "head_ops",
+    "layer_range",
     "layer_works",
     "sample_ops",
     "stage_ops",
+    "stages_of",
 ]

@@ -57,6 +57,7 @@ ParamGroup = Literal[
     "pooler",
     "nsp_head",
     "adapters",
+    "mtp",
 ]
 
 
@@ -121,6 +122,12 @@ class Op:
     group: Group | None = None
     group_size: Num = 1
     hidden_behind: str | None = None  # a collective overlapped with this op's compute (ring attention)
+    routing: tuple[float, int | None] | None = None  # MoE all-to-all: (copies per token, node limit)
+    useful: float = 1.0  # share of the FLOPs that are model FLOPs (experts padded to capacity compute more)
+    high_precision: bool = False  # stays in 16 bits under an fp8/fp4 recipe (output layer, router, heads)
+    cast_bytes: Num = (
+        0.0  # HBM bytes of the kernels casting its 16-bit input to fp8/fp4 (and its gradient back)
+    )
 
     @property
     def rule(self) -> BackwardRule:
@@ -138,7 +145,7 @@ class Op:
     @property
     def model_flops(self) -> Num:
         """Forward plus backward model FLOPs (matmuls only; recomputation excluded)."""
-        return self.flops * self.count * (1.0 + self.rule.model_factor) if self.matmul else 0.0
+        return self.flops * self.count * self.useful * (1.0 + self.rule.model_factor) if self.matmul else 0.0
 
     @property
     def executed_flops(self) -> Num:

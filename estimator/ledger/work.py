@@ -35,6 +35,8 @@ class Work:
     causal_fraction: float = 1.0
     kernels: Kernels = FUSED
     finetune: FinetuneSpec | None = None
+    cast_passes: float = 0.0  # reads of a 16-bit GEMM input per fp8/fp4 cast (0: no narrow GEMMs)
+    narrow_bytes: float = 1.0  # bytes per element of a narrow GEMM operand, scales included
 
     @property
     def tokens(self) -> Num:

@@ -14,7 +14,7 @@ from estimator.units import parse_bytes, parse_bytes_per_s
 Bytes = Annotated[float, BeforeValidator(parse_bytes), Field(ge=1e6, le=1e15)]
 BytesPerS = Annotated[float, BeforeValidator(parse_bytes_per_s), Field(ge=1e6, le=1e16)]
 Peak = Annotated[float, Field(ge=1e9, le=1e19)]
-ComputeDtype = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4"]
+ComputeDtype = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "fp4", "int8", "int4"]
 
 
 class PeakFlops(Frozen):
@@ -26,6 +26,7 @@ class PeakFlops(Frozen):
     fp16: Peak | None = None
     bf16: Peak | None = None
     fp8: Peak | None = None
+    fp4: Peak | None = None
     int8: Peak | None = None
     int4: Peak | None = None
 

@@ -18,6 +18,7 @@ from estimator.specs.workload import (
     EnergySpec,
     FinetuneSpec,
     Objective,
+    PhaseSpec,
     PricingSpec,
     TrainingSpec,
 )
@@ -61,6 +62,7 @@ class Scenario(Frozen):
     assumptions: AssumptionsSpec = AssumptionsSpec()
     plan: PlanSpec | None = None  # read by `estimator plan`; `estimator train` ignores it
     finetune: FinetuneSpec | None = None
+    phases: tuple[PhaseSpec, ...] = ()  # a multi-phase run: the phases' costs add up
 
     @field_validator("model", mode="before")
     @classmethod
@@ -112,10 +114,9 @@ class Scenario(Frozen):
                 f"parallelism.tp: model.n_kv_heads ({model.n_kv_heads}) is not divisible by tp ({p.tp})",
             ),
             (
-                model.total_layers % (p.pp * p.virtual_stages) == 0,
-                f"parallelism.pp: the model's {model.total_layers} layers are not divisible by "
-                "pp·virtual_stages = "
-                f"{p.pp}·{p.virtual_stages} = {p.pp * p.virtual_stages}",
+                model.total_layers >= p.pp * p.virtual_stages,
+                f"parallelism.pp: the model's {model.total_layers} layers cannot fill pp·virtual_stages = "
+                f"{p.pp}·{p.virtual_stages} = {p.pp * p.virtual_stages} model chunks",
             ),
             (
                 model.n_experts % p.ep == 0,
@@ -139,9 +140,9 @@ class Scenario(Frozen):
                 f"use one of {', '.join(_OBJECTIVES[model.architecture])}",
             ),
             (
-                training.tokens is not None or self.finetune is not None,
+                training.tokens is not None or self.finetune is not None or bool(self.phases),
                 "training.tokens: required (the tokens to train on), unless a finetune block gives "
-                "dataset_tokens",
+                "dataset_tokens or phases give them",
             ),
             (
                 training.objective != "mlm-nsp" or model.nsp_head,
@@ -160,6 +161,8 @@ class Scenario(Frozen):
             ),
         ]
         errors = [msg for ok, msg in rules if not ok]
+        if not errors:
+            errors += self._partition_errors()
         if not errors and p.ep > 1 and self.dp * p.cp % p.ep:
             errors.append(
                 f"parallelism.ep: ep ({p.ep}) must divide dp·cp ({self.dp}·{p.cp}); experts are spread "
@@ -179,6 +182,34 @@ class Scenario(Frozen):
             raise ValueError("; ".join(errors))
         return self
 
+    def _partition_errors(self) -> list[str]:
+        """The pipeline partition must exist. Interleaving splits each stage into virtual_stages chunks: equal
+        ones for a partition the estimator chooses (Megatron-LM asserts that layers per stage divide by
+        the virtual stages), at least one layer each for a partition the scenario gives (Megatron's
+        uneven first/last stages and embedding/loss slots)."""
+        from estimator.errors import InputError
+        from estimator.training.pipeline import stage_partition, uniform_partition
+
+        p = self.parallelism
+        layers = self.model.total_layers
+        try:
+            stages = stage_partition(self.model, p) or [layers // p.pp] * p.pp
+        except InputError as exc:
+            return [str(exc)]
+        if not p.uneven and layers % p.pp:
+            stages = uniform_partition(layers, p.pp)
+        v = p.virtual_stages
+        if v > 1 and p.uneven and min(stages) < v:
+            return [
+                f"parallelism.virtual_stages: a stage of {min(stages)} layers cannot hold {v} model chunks"
+            ]
+        if v > 1 and not p.uneven and any(n % v for n in stages):
+            return [
+                f"parallelism.pp: the model's {layers} layers are not divisible by pp·virtual_stages = "
+                f"{p.pp}·{v} = {p.pp * v} (give parallelism.stage_layers for uneven chunks)"
+            ]
+        return []
+
     @property
     def dp(self) -> int:
         """Data-parallel size: gpus / (tp·pp·cp)."""
@@ -191,9 +222,11 @@ class Scenario(Frozen):
 
     @property
     def tokens(self) -> float:
-        """Tokens to process: the fine-tuning data × epochs, else training.tokens."""
+        """Tokens to process: the fine-tuning data × epochs, the phases' tokens, else training.tokens."""
         if self.finetune is not None:
             return self.finetune.tokens
+        if self.phases and self.training.tokens is None:
+            return float(sum(p.tokens for p in self.phases))
         return float(self.training.tokens or 0.0)
 
     @property

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from estimator.specs.base import Frozen
-from estimator.specs.precision import OptimizerName
+from estimator.specs.precision import OptimizerName, RecipeName
 
 Objective = Literal["causal-lm", "masked-lm", "mlm-nsp", "span-corruption"]
 AttentionFlops = Literal["full", "half"]
@@ -34,6 +34,9 @@ class TrainingSpec(Frozen):
     noise_density: float = Field(default=0.15, gt=0.0, le=0.95)  # UL2 uses up to 0.5
     mean_noise_span_length: float = Field(default=3.0, ge=1.0, le=1.0e4)  # UL2 uses up to 64
     optimizer: OptimizerName = "adamw"
+    recipe: RecipeName | None = (
+        None  # fp8/fp4 scaling recipe (default: the precision's; specs/precision.RECIPES)
+    )
     flash_attention: bool = True
     causal_attention_flops: AttentionFlops | None = None
 
@@ -102,3 +105,20 @@ class AssumptionsSpec(Frozen):
     framework_overhead_bytes: float = Field(default=2.0e9, ge=0.0)
     overlap_grad_reduce: bool = True
     fp32_grad_reduce: bool = False
+
+
+class PhaseSpec(Frozen):
+    """One phase of a multi-phase run: its tokens and what changes from the scenario (sequence length, global
+    batch — one number, or [start, end] for a linear ramp over the phase's tokens —, GPUs, layout fields).
+    BERT's 90 % of steps at sequence 128 then 512, DeepSeek-V3's batch ramp, Llama 3's long-context stages."""
+
+    name: str = Field(default="", max_length=200)
+    tokens: float = Field(ge=1, le=1e18)
+    seq_len: int | None = Field(default=None, gt=0, le=1_000_000_000)
+    global_batch: int | tuple[int, int] | None = None
+    gpus: int | None = Field(default=None, gt=0, le=100_000_000)
+    parallelism: dict[str, int | bool | str | list[int]] | None = None
+
+    @property
+    def ramp(self) -> tuple[int, int] | None:
+        return self.global_batch if isinstance(self.global_batch, tuple) else None

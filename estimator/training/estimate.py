@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -47,6 +48,8 @@ def _assumptions(sc: Scenario, price_info: dict[str, Any], st: StepTime, range_n
         "precision": f"{prec.name}: {prec.note}",
         "optimizer": f"{training.optimizer}: {OPTIMIZERS[training.optimizer].note}",
         "objective": sc.objective,
+        "seq_len": training.seq_len,
+        "global_batch": training.global_batch,
         "causal_attention_flops": training.causal_attention_flops,
         "flops_convention": "2 FLOPs per multiply-add; matmuls only (norms listed apart); backward = 2 × "
         "forward; "
@@ -101,12 +104,93 @@ def _not_fitting(sc: Scenario, total: float, capacity: float) -> tuple[str, list
     return shortfall_text(total_bytes=total, capacity_bytes=capacity), fit_suggestions(data, _memory_of)
 
 
+def stage_label(rank: int, pp: int) -> str:
+    """ "only", "first", "last" or "k of pp" for a pipeline rank."""
+    if pp == 1:
+        return "only"
+    return "first" if rank == 0 else "last" if rank == pp - 1 else f"{rank + 1} of {pp}"
+
+
 def estimate_training(sc: Scenario, efficiencies: Efficiencies | None = None) -> TrainingEstimate:
     """Estimate parameters, FLOPs, memory, time, cost and energy of training `sc` (with the profile's
     efficiencies, or `efficiencies` to ask "what if the kernels ran faster or slower").
 
     A configuration that does not fit in memory gets no price (cost fields None) but its shortfall and
-    the smallest changes that make it fit."""
+    the smallest changes that make it fit. A multi-phase run (`phases`) is the sum of its phases: the
+    per-step figures are the longest phase's, the totals add up, memory is the worst phase's."""
+    if not sc.phases:
+        return _estimate_one(sc, efficiencies)
+    from estimator.training.phases import phase_scenarios
+
+    return combine_phases(sc, [(label, _estimate_one(p, efficiencies)) for label, p in phase_scenarios(sc)])
+
+
+def combine_phases(sc: Scenario, parts: list[tuple[str, TrainingEstimate]]) -> TrainingEstimate:
+    """One estimate from its phases' estimates."""
+    main = max(parts, key=lambda item: item[1].tokens_per_step * item[1].steps)[1]
+    worst = max(parts, key=lambda item: item[1].memory_per_gpu_bytes["total"])[1]
+    ests = [e for _, e in parts]
+
+    def total(key: str) -> float:
+        return float(sum(getattr(e, key) for e in ests))
+
+    def total_range(key: str) -> tuple[float, float]:
+        return (float(sum(getattr(e, key)[0] for e in ests)), float(sum(getattr(e, key)[1] for e in ests)))
+
+    priced = all(e.cost_usd is not None for e in ests)
+    energy_costs = [e.energy_cost_usd for e in ests]
+    summaries = [
+        {
+            "phase": label,
+            "tokens": e.tokens_per_step * e.steps,
+            "seq_len": e.assumptions["seq_len"],
+            "global_batch": e.assumptions["global_batch"],
+            "gpus": e.gpus,
+            "steps": e.steps,
+            "step_time_s": e.step_time_s,
+            "train_time_s": e.train_time_s,
+            "gpu_hours": e.gpu_hours,
+            "cost_usd": e.cost_usd,
+            "mfu": e.mfu,
+            "memory_per_gpu_bytes": e.memory_per_gpu_bytes["total"],
+            "fits_in_memory": e.fits_in_memory,
+        }
+        for label, e in parts
+    ]
+    return dataclasses.replace(
+        main,
+        scenario=sc.name,
+        steps=sum(e.steps for e in ests),
+        flops_model_total=total("flops_model_total"),
+        flops_6nd_total=total("flops_6nd_total"),
+        train_time_s=total("train_time_s"),
+        train_time_s_range=total_range("train_time_s_range"),
+        gpu_hours=total("gpu_hours"),
+        gpu_hours_range=total_range("gpu_hours_range"),
+        cost_usd=total("cost_usd") if priced else None,
+        cost_usd_range=total_range("cost_usd_range") if priced else None,
+        energy_kwh=total("energy_kwh"),
+        co2_kg=total("co2_kg"),
+        energy_cost_usd=float(sum(c for c in energy_costs if c is not None))
+        if None not in energy_costs
+        else None,
+        memory_per_gpu_bytes=worst.memory_per_gpu_bytes,
+        memory_stage=worst.memory_stage,
+        activation_terms_bytes=worst.activation_terms_bytes,
+        fits_in_memory=all(e.fits_in_memory for e in ests),
+        memory_shortfall_bytes=max(e.memory_shortfall_bytes for e in ests),
+        fit_suggestions=worst.fit_suggestions,
+        phases=summaries,
+        assumptions={
+            **main.assumptions,
+            "phases": f"{len(parts)} phases; per-step figures are the longest "
+            "phase's, totals add every phase's, memory is the worst phase's",
+        },
+    )
+
+
+def _estimate_one(sc: Scenario, efficiencies: Efficiencies | None = None) -> TrainingEstimate:
+    """The estimate of one phase (the whole run when there are no phases)."""
     model, p = sc.model, sc.parallelism
     params = count_params(model)
     ev = evaluate(sc, efficiencies=efficiencies)
@@ -157,7 +241,7 @@ def estimate_training(sc: Scenario, efficiencies: Efficiencies | None = None) ->
         else None,
         memory_per_gpu_bytes=mem.as_dict(),
         memory_capacity_bytes=mem.capacity,
-        memory_stage="only" if p.pp == 1 else ("last" if mem.stage else "first"),
+        memory_stage=stage_label(int(mem.stage), p.pp),
         activation_terms_bytes=mem.activation_terms,
         fits_in_memory=fits,
         memory_shortfall_bytes=shortfall_bytes(

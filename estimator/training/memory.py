@@ -153,7 +153,7 @@ class MemoryBreakdown:
     activations: Num
     other: Num
     capacity: float
-    stage: Num  # index into the candidate stages (0: the first, 1: the last)
+    stage: Num  # the rank of the worst pipeline stage (0: the first)
     params_on_gpu: Num
     activation_terms: dict[str, float] = field(
         default_factory=dict
@@ -194,16 +194,20 @@ def memory_per_gpu(
 ) -> MemoryBreakdown:
     """Memory of the worst pipeline stage, by part (`ledgers`: the stages' ops if the caller has them)."""
     from estimator.training.shape import sequence_shape
-    from estimator.training.step import stage_ledgers, stage_stacks
+    from estimator.training.step import stage_candidates, stage_ledgers
 
     c = c or Columns.from_scenario(sc)
     prec = sc.precision_policy
     enc_tokens = c.micro_batch * sequence_shape(sc).encoder_tokens
     candidates = []
-    for stack, stage in zip(stage_stacks(sc, c), ledgers or stage_ledgers(sc, c), strict=True):
+    for cand, stage in zip(stage_candidates(sc, c), ledgers or stage_ledgers(sc, c), strict=True):
         split = stage_param_split(sc, c, stage)
         weights, grads, opt = _model_states(sc, c, split)
-        rank = where(stack.first, 0, c.pp - 1)
+        if (
+            sc.parallelism.effective_schedule == "dualpipe"
+        ):  # two copies of the parameters (DeepSeek-V3 Table 2)
+            weights, grads = 2 * weights, 2 * grads
+        rank = cand.rank
         acts = _stage_activations(sc, c, stage, rank, enc_tokens)
         biggest_layer = reduce_maximum(
             sum_values(op.params_local for op in ops if op.param_group not in ("", "adapters"))
@@ -214,13 +218,13 @@ def memory_per_gpu(
             prec.weight_bytes * biggest_layer if (sc.finetune and sc.finetune.method == "qlora") else 0.0
         )
         other = sc.assumptions.framework_overhead_bytes + zero3_buffer + dequant
-        candidates.append((weights, grads, opt, acts, other, split.total, stage))
+        candidates.append((weights, grads, opt, acts, other, split.total, stage, rank))
     worst: tuple[Num, ...] = candidates[0][:6]
-    index: Num = 0
-    for i, cand in enumerate(candidates[1:], start=1):
-        worse = sum_values(cand[:5]) > sum_values(worst[:5])
-        worst = tuple(where(worse, b, a) for a, b in zip(worst, cand[:6], strict=True))
-        index = where(worse, i, index)
+    index: Num = candidates[0][7]
+    for other_stage in candidates[1:]:
+        worse = sum_values(other_stage[:5]) > sum_values(worst[:5])
+        worst = tuple(where(worse, b, a) for a, b in zip(worst, other_stage[:6], strict=True))
+        index = where(worse, other_stage[7], index)
     scalar = not is_array(c.tp)
     parts = [float(x) for x in worst] if scalar else list(worst)
     return MemoryBreakdown(

@@ -12,21 +12,30 @@ from typing import Any
 from estimator.columns import Columns
 from estimator.comms import collective_time_s
 from estimator.ledger.account import Links, layer_time
-from estimator.ledger.model import StageOps, StageStack, even_stage, stage_ops
+from estimator.ledger.model import StageOps, StageStack, even_stage, stage_ops, stages_of
 from estimator.ledger.ops import Op, sum_values
 from estimator.ledger.work import Work
-from estimator.num import Num, is_array, maximum, reduce_maximum, where
+from estimator.num import Num, is_array, maximum, minimum, reduce_maximum, where
 from estimator.roofline import Efficiencies, resolve_efficiencies
-from estimator.schedule import pipeline_time_s
-from estimator.specs.precision import OPTIMIZERS, optimizer_bytes_per_param
+from estimator.schedule import dualpipe_time_s, pipeline_time_s, unpaired_share
+from estimator.specs.precision import OPTIMIZERS, RECIPES, Recipe, optimizer_bytes_per_param
 from estimator.specs.scenario import Scenario
 from estimator.training.shape import executed_causal_fraction, sequence_shape
 
 PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm", "optimizer")
 
 
+def recipe_of(sc: Scenario) -> Recipe | None:
+    """The fp8/fp4 scaling recipe of a low-precision scenario (training.recipe, else the precision's)."""
+    prec = sc.precision_policy
+    if not prec.low_precision:
+        return None
+    return RECIPES[sc.training.recipe or prec.default_recipe or "delayed"]
+
+
 def base_work(sc: Scenario, c: Columns) -> Work:
     """The micro-batch one GPU works on, for `sc` laid out as `c` (lengths are set per layer kind)."""
+    recipe = recipe_of(sc)
     return Work(
         batch=c.micro_batch,
         q_len=1.0,
@@ -39,6 +48,8 @@ def base_work(sc: Scenario, c: Columns) -> Work:
         act_bytes=sc.precision_policy.activation_bytes,
         flash=sc.training.flash_attention,
         finetune=sc.finetune,
+        cast_passes=recipe.cast_passes if recipe else 0.0,
+        narrow_bytes=recipe.element_bytes if recipe else 1.0,
     )
 
 
@@ -61,10 +72,70 @@ def pipeline_send_op(sc: Scenario, c: Columns) -> Op:
     )
 
 
+@dataclass(frozen=True)
+class StageCandidate:
+    """A pipeline stage whose time or memory can be the largest: what it holds, its rank (the in-flight
+    micro-batches depend on it) and how many stages look like it (for the mean stage time)."""
+
+    stack: StageStack
+    rank: Num
+    weight: Num
+
+
+def partition_extras(sc: Scenario) -> list[float]:
+    """Per-stage work besides the layers, in layer-equivalents, for a balanced partition: the output layer,
+    loss and MTP modules on the last stage by forward FLOPs ("balanced"), or the embedding and head by
+    parameters ("parameters")."""
+    from estimator.ledger.account import forward_matmul_flops
+    from estimator.training.evaluate import sample_ledger
+
+    pp, layers = sc.parallelism.pp, sc.model.total_layers
+    ledger = sample_ledger(sc, executed=True)
+    by_params = sc.parallelism.partition == "parameters"
+
+    def size(ops: tuple[Op, ...]) -> float:
+        return float(sum(op.params for op in ops) if by_params else forward_matmul_flops(ops))
+
+    per_layer = sum(
+        float(count) * size(ops)
+        for count, ops in ledger.layers[: len(ledger.layers) - bool(sc.model.mtp_depth)]
+    )
+    per_layer = per_layer / layers if per_layer else 1.0
+    (_, embedding), (_, head), *mtp = ledger.extras
+    mtp_layers = sc.model.mtp_depth * (1 + sum(size(ops) for _, ops in mtp) / per_layer)
+    return [size(embedding) / per_layer] + [0.0] * (pp - 2) + [size(head) / per_layer + mtp_layers]
+
+
+def stage_candidates(sc: Scenario, c: Columns) -> list[StageCandidate]:
+    """The stages to evaluate. Equal stages (and the planner's grid): the first (embedding), a middle one
+    and the last (output layer and loss); the middle stands for the pp − 2 others. An uneven partition
+    (scenario only): every distinct stage, at the smallest rank it occurs (the most in flight)."""
+    from estimator.training.pipeline import stage_partition
+
+    partition = None
+    if not is_array(c.pp):
+        needs_extras = sc.parallelism.partition != "uniform" and not sc.parallelism.uneven
+        extras = partition_extras(sc) if needs_extras and sc.model.total_layers % c.pp else None
+        partition = stage_partition(sc.model, sc.parallelism, extras)
+    if partition is None:
+        mid = minimum(1, c.pp - 1)
+        return [
+            StageCandidate(even_stage(sc.model, pp=c.pp, rank=0), 0, 1),
+            StageCandidate(even_stage(sc.model, pp=c.pp, rank=mid), mid, maximum(c.pp - 2, 0)),
+            StageCandidate(even_stage(sc.model, pp=c.pp, rank=c.pp - 1), c.pp - 1, c.pp > 1),
+        ]
+    seen: dict[StageStack, StageCandidate] = {}
+    for rank, stack in enumerate(stages_of(sc.model, partition)):
+        known = seen.get(stack)
+        seen[stack] = (
+            StageCandidate(stack, rank, 1) if known is None else replace(known, weight=known.weight + 1)
+        )
+    return list(seen.values())
+
+
 def stage_stacks(sc: Scenario, c: Columns) -> list[StageStack]:
-    """The pipeline stages whose memory and time can be the largest: the first (embedding) and the last
-    (output layer and loss); with equal stages every other stage equals a middle one, never worse."""
-    return [even_stage(sc.model, pp=c.pp, rank=rank) for rank in (0, c.pp - 1)]
+    """The stacks of `stage_candidates`."""
+    return [cand.stack for cand in stage_candidates(sc, c)]
 
 
 def stage_ledgers(sc: Scenario, c: Columns) -> list[StageOps]:
@@ -73,8 +144,8 @@ def stage_ledgers(sc: Scenario, c: Columns) -> list[StageOps]:
     frac = executed_causal_fraction(sc.training.flash_attention)
     send = pipeline_send_op(sc, c)
     out = []
-    for stack in stage_stacks(sc, c):
-        ops = stage_ops(sc.model, work, sequence_shape(sc), stack, frac)
+    for cand in stage_candidates(sc, c):
+        ops = stage_ops(sc.model, work, sequence_shape(sc), cand.stack, frac)
         out.append(replace(ops, extras=(*ops.extras, (1, (send,)))))
     return out
 
@@ -185,12 +256,26 @@ def _dp_and_optimizer_s(
     )
     exposed = where(zero == 3, zero3, plain)
     shard = trainable / where(zero >= 1, n, 1)
-    opt_bytes = shard * (
-        prec.grad_bytes
-        + 2 * optimizer_bytes_per_param(prec, OPTIMIZERS[sc.training.optimizer])
-        + prec.weight_bytes
-    )
-    return exposed, eff.memory_time_s(opt_bytes)
+    optimizer = OPTIMIZERS[sc.training.optimizer]
+    opt_bytes = shard * (prec.grad_bytes + 2 * optimizer_bytes_per_param(prec, optimizer) + prec.weight_bytes)
+    # Muon orthogonalises each m×n update (m ≤ n) by Newton–Schulz: 4·m²·n + 2·m³ FLOPs per iteration, per
+    # parameter 4·m + 2·m²/n, at most 6·m; the layers' matrices have m = d_model (Jordan et al. 2024)
+    ns_flops = shard * optimizer.newton_schulz_steps * 6 * sc.model.d_model
+    return exposed, eff.memory_time_s(opt_bytes) + eff.gemm_time_s(ns_flops, 0.0)
+
+
+def _overlapped(parts: dict[str, Num], schedule: str, c: Columns) -> dict[str, Num]:
+    """A stage's per-micro-batch time with its expert all-to-alls overlapped with another micro-batch's
+    computation (Megatron-Core's 1F1B A2A overlap; DeepSeek-V3's DualPipe, which overlaps the pipeline
+    sends too): paired micro-batches expose only what the other's compute cannot cover; the warm-up and
+    drain ones (`schedule.unpaired_share`) expose all of it."""
+    unpaired = unpaired_share(schedule=schedule, pp=c.pp, micro_batches=c.micro_batches)
+    cover = parts["compute"] - parts["cp_hidden"]
+    ep = parts["ep_comm"]
+    out = {**parts, "ep_comm": unpaired * ep + (1 - unpaired) * maximum(0.0, ep - cover)}
+    if schedule == "dualpipe":
+        out["pp_comm"] = unpaired * parts["pp_comm"]
+    return out
 
 
 def links_of(sc: Scenario, c: Columns, eff: Efficiencies) -> Links:
@@ -211,18 +296,26 @@ def step_time(
     eff = efficiencies or resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype)
     links = links_of(sc, c, eff)
     ledgers = ledgers or stage_ledgers(sc, c)
+    candidates = stage_candidates(sc, c)
     stages = [_stage_parts(stage, eff, links, c.recompute) for stage in ledgers]
-    totals = [sum(v for k, v in s.items() if k != "cp_hidden") for s in stages]
+    schedule = sc.parallelism.effective_schedule if not is_array(c.schedule) else "1f1b"
+    overlap = "dualpipe" if schedule == "dualpipe" else sc.parallelism.ep_overlap
+    if overlap != "none":
+        stages = [_overlapped(parts, schedule, c) for parts in stages]
+    totals = [sum_values(v for k, v in s.items() if k != "cp_hidden") for s in stages]
     t_max, worst = totals[0], dict(stages[0])
     for total, parts in zip(totals[1:], stages[1:], strict=True):
         worse = total > t_max
         worst = {k: where(worse, parts[k], worst[k]) for k in worst}
         t_max = maximum(t_max, total)
-    t_mean = where(c.pp > 1, sum_values(totals) / len(totals), totals[0])
+    t_mean = sum_values(cand.weight * t for cand, t in zip(candidates, totals, strict=True)) / c.pp
     m = c.micro_batches
-    pipe = pipeline_time_s(
-        stage_max_s=t_max, stage_mean_s=t_mean, micro_batches=m, pp=c.pp, virtual_stages=c.virtual_stages
-    )
+    if schedule == "dualpipe":
+        pipe = dualpipe_time_s(stage_max_s=t_max, stage_mean_s=t_mean, micro_batches=m, pp=c.pp)
+    else:
+        pipe = pipeline_time_s(
+            stage_max_s=t_max, stage_mean_s=t_mean, micro_batches=m, pp=c.pp, virtual_stages=c.virtual_stages
+        )
     splits = [stage_param_split(sc, c, stage) for stage in ledgers]
     params = reduce_maximum(s.total for s in splits)
     trainable = reduce_maximum(s.trainable for s in splits)
