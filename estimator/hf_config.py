@@ -1,6 +1,8 @@
 """Read a local Hugging Face `config.json` into a ModelSpec, with no network and no transformers import.
 
-Families: gpt2, bert, t5, llama, mistral, mixtral (the keys are those of transformers' config classes).
+Families: gpt2, bert, roberta, t5, llama, mistral, mixtral, qwen3, qwen3_moe, deepseek_v2, deepseek_v3, opt,
+bloom, mpt, falcon, gpt_neox (the keys are those of transformers' config classes and of the published
+config.json files). `to_hf_dict` is the inverse, for the tests that count the real modules.
 """
 
 from __future__ import annotations
@@ -166,6 +168,223 @@ def _llama(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _roberta(cfg: dict[str, Any]) -> dict[str, Any]:
+    """RoBERTa: BERT's encoder without NSP or pooler under MaskedLM, one token type, and position ids that
+    start after the padding index (max_position_embeddings = 512 + 2)."""
+    out = _bert({**cfg, "architectures": _get(cfg, "architectures", list, ["RobertaForMaskedLM"])})
+    positions = _get(cfg, "max_position_embeddings", int, 514)
+    offset = _get(cfg, "pad_token_id", int, 1) + 1
+    if positions <= offset:
+        raise InputError(f"config.json (roberta): max_position_embeddings ({positions}) must exceed {offset}")
+    arch = (_get(cfg, "architectures", list, ["RobertaForMaskedLM"]) or ["RobertaForMaskedLM"])[0]
+    out.update(
+        max_seq_len=positions - offset,
+        position_offset=offset,
+        type_vocab_size=_get(cfg, "type_vocab_size", int, 1),
+        pooler=arch == "RobertaModel",
+        nsp_head=False,
+        output_head="mlm" if arch == "RobertaForMaskedLM" else "none",
+    )
+    return out
+
+
+def _gated_mlp(cfg: dict[str, Any]) -> None:
+    act = _get(cfg, "hidden_act", str, "silu")
+    if act != "silu":
+        raise InputError(
+            f"config.json ({cfg.get('model_type')}): hidden_act {act!r} is not supported; supported: silu"
+        )
+
+
+def _qwen3(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Qwen3 (dense) and Qwen3-MoE: Llama's block with an RMSNorm over each head's query and key."""
+    _gated_mlp(cfg)
+    out = _llama({**cfg, "num_local_experts": None})
+    out.update(qk_norm=True, d_head=_get(cfg, "head_dim", int, out["d_model"] // out["n_heads"]))
+    if cfg.get("model_type") == "qwen3_moe":
+        experts = _get(cfg, "num_experts", int, 0) or _get(cfg, "num_local_experts", int, 0)
+        if not experts:
+            raise InputError("config.json (qwen3_moe): missing required key 'num_experts'")
+        step = _get(cfg, "decoder_sparse_step", int, 1)
+        dense_only = _get(cfg, "mlp_only_layers", list, [])
+        if step != 1 or dense_only:
+            raise InputError(
+                "config.json (qwen3_moe): decoder_sparse_step other than 1 and mlp_only_layers are not "
+                "supported (every layer is taken as MoE); use first_k_dense / moe_layer_freq in a model YAML"
+            )
+        out.update(
+            n_experts=experts,
+            top_k=_get(cfg, "num_experts_per_tok", int, 8),
+            d_ff_expert=_req(cfg, "moe_intermediate_size"),
+        )
+    return out
+
+
+def _deepseek(cfg: dict[str, Any]) -> dict[str, Any]:
+    """DeepSeek-V2/V3: multi-head latent attention, the first `first_k_dense_replace` layers dense, then
+    routed plus shared experts every `moe_layer_freq` layers; group-limited routing (n_group groups, tokens
+    to at most topk_group of them) is read as node-limited routing; the MTP modules are counted apart."""
+    _gated_mlp(cfg)
+    heads = _req(cfg, "num_attention_heads")
+    nope, rope = _req(cfg, "qk_nope_head_dim"), _req(cfg, "qk_rope_head_dim")
+    groups = _get(cfg, "n_group", int, 1) or 1
+    out = dict(
+        architecture="decoder",
+        n_layers=_req(cfg, "num_hidden_layers"),
+        d_model=_req(cfg, "hidden_size"),
+        n_heads=heads,
+        n_kv_heads=_get(cfg, "num_key_value_heads", int, 0) or heads,
+        d_head=_get(cfg, "v_head_dim", int, nope),
+        d_ff=_req(cfg, "intermediate_size"),
+        vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "max_position_embeddings", int, 4096),
+        ffn="swiglu",
+        norm="rmsnorm",
+        position="rope",
+        tie_embeddings=_get(cfg, "tie_word_embeddings", bool, False),
+        bias=_get(cfg, "attention_bias", bool, False),
+        q_lora_rank=_get(cfg, "q_lora_rank", int, None),
+        kv_lora_rank=_req(cfg, "kv_lora_rank"),
+        qk_nope_head_dim=nope,
+        qk_rope_head_dim=rope,
+        v_head_dim=_req(cfg, "v_head_dim"),
+        mtp_depth=_get(cfg, "num_nextn_predict_layers", int, 0),
+    )
+    experts = _get(cfg, "n_routed_experts", int, 0)
+    if experts:
+        out.update(
+            n_experts=experts,
+            top_k=_get(cfg, "num_experts_per_tok", int, 0) or 6,
+            n_shared_experts=_get(cfg, "n_shared_experts", int, 0),
+            d_ff_expert=_req(cfg, "moe_intermediate_size"),
+            first_k_dense=_get(cfg, "first_k_dense_replace", int, 0),
+            moe_layer_freq=_get(cfg, "moe_layer_freq", int, 1) or 1,
+        )
+        if groups > 1:
+            out["routed_nodes_limit"] = _get(cfg, "topk_group", int, groups) or groups
+    return out
+
+
+def _opt(cfg: dict[str, Any]) -> dict[str, Any]:
+    """OPT: a pre-LN GPT with ReLU and learned positions offset by 2 rows."""
+    h = _req(cfg, "hidden_size")
+    if _get(cfg, "word_embed_proj_dim", int, h) != h:
+        raise InputError("config.json (opt): word_embed_proj_dim different from hidden_size is not supported")
+    if not _get(cfg, "do_layer_norm_before", bool, True):
+        raise InputError(
+            "config.json (opt): post-LN OPT (do_layer_norm_before false, OPT-350m) is not supported"
+        )
+    return dict(
+        architecture="decoder",
+        n_layers=_req(cfg, "num_hidden_layers"),
+        d_model=h,
+        n_heads=_req(cfg, "num_attention_heads"),
+        d_ff=_req(cfg, "ffn_dim"),
+        vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "max_position_embeddings", int, 2048),
+        position_offset=2,
+        ffn=_activation(cfg, "activation_function", "relu"),
+        norm="layernorm",
+        position="learned",
+        tie_embeddings=_get(cfg, "tie_word_embeddings", bool, True),
+        bias=_get(cfg, "enable_bias", bool, True),
+        dropout=_get(cfg, "dropout", float, 0.1),
+    )
+
+
+def _bloom(cfg: dict[str, Any]) -> dict[str, Any]:
+    """BLOOM: ALiBi, a LayerNorm after the embedding, 4h GeLU FFN, tied output."""
+    return dict(
+        architecture="decoder",
+        n_layers=_get(cfg, "n_layer", int, 0) or _req(cfg, "num_hidden_layers"),
+        d_model=_req(cfg, "hidden_size"),
+        n_heads=_get(cfg, "n_head", int, 0) or _req(cfg, "num_attention_heads"),
+        vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "seq_length", int, 2048),
+        ffn="gelu",
+        norm="layernorm",
+        position="alibi",
+        tie_embeddings=_get(cfg, "tie_word_embeddings", bool, True),
+        bias=True,
+        embedding_norm=True,
+        dropout=_get(cfg, "hidden_dropout", float, 0.0),
+    )
+
+
+def _mpt(cfg: dict[str, Any]) -> dict[str, Any]:
+    """MPT: ALiBi, no biases (LayerNorms included) when `no_bias`, FFN of expansion_ratio × d_model."""
+    h = _req(cfg, "d_model")
+    attn = _get(cfg, "attn_config", dict, {})
+    if attn.get("alibi") is False:
+        raise InputError("config.json (mpt): attn_config.alibi false (learned positions) is not supported")
+    return dict(
+        architecture="decoder",
+        n_layers=_req(cfg, "n_layers"),
+        d_model=h,
+        n_heads=_req(cfg, "n_heads"),
+        d_ff=_get(cfg, "expansion_ratio", int, 4) * h,
+        vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "max_seq_len", int, 2048),
+        ffn="gelu",
+        norm="layernorm",
+        position="alibi",
+        tie_embeddings=True,
+        bias=not _get(cfg, "no_bias", bool, True),
+        dropout=_get(cfg, "resid_pdrop", float, 0.0),
+    )
+
+
+def _falcon(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Falcon's new decoder architecture (40B, 180B): grouped K/V heads, attention and MLP in parallel
+    with one LayerNorm each (biased), no linear biases, rotary positions."""
+    if not _get(cfg, "new_decoder_architecture", bool, False):
+        raise InputError(
+            "config.json (falcon): only new_decoder_architecture (Falcon-40B/180B) is supported; "
+            "Falcon-7B's single shared LayerNorm per layer has no ModelSpec field"
+        )
+    if _get(cfg, "alibi", bool, False):
+        raise InputError("config.json (falcon): alibi true is not supported")
+    h, heads = _req(cfg, "hidden_size"), _req(cfg, "num_attention_heads")
+    return dict(
+        architecture="decoder",
+        n_layers=_req(cfg, "num_hidden_layers"),
+        d_model=h,
+        n_heads=heads,
+        n_kv_heads=_get(cfg, "num_kv_heads", int, heads),
+        d_head=h // heads,
+        d_ff=_get(cfg, "ffn_hidden_size", int, 0) or 4 * h,
+        vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "max_position_embeddings", int, 2048),
+        ffn="gelu",
+        norm="layernorm",
+        norm_bias=True,
+        position="rope",
+        tie_embeddings=_get(cfg, "tie_word_embeddings", bool, True),
+        bias=_get(cfg, "bias", bool, False),
+        dropout=_get(cfg, "hidden_dropout", float, 0.0),
+    )
+
+
+def _gpt_neox(cfg: dict[str, Any]) -> dict[str, Any]:
+    """GPT-NeoX (Pythia): rotary positions, biased linears, untied output; the parallel residual does not
+    change the count or the FLOPs."""
+    return dict(
+        architecture="decoder",
+        n_layers=_req(cfg, "num_hidden_layers"),
+        d_model=_req(cfg, "hidden_size"),
+        n_heads=_req(cfg, "num_attention_heads"),
+        d_ff=_req(cfg, "intermediate_size"),
+        vocab_size=_req(cfg, "vocab_size"),
+        max_seq_len=_get(cfg, "max_position_embeddings", int, 2048),
+        ffn=_activation(cfg, "hidden_act", "gelu"),
+        norm="layernorm",
+        position="rope",
+        tie_embeddings=_get(cfg, "tie_word_embeddings", bool, False),
+        bias=_get(cfg, "attention_bias", bool, True),
+        dropout=_get(cfg, "hidden_dropout", float, 0.0),
+    )
+
+
 # config.json key -> ModelSpec field, per family: errors name the key the user wrote
 _KEYS: dict[str, dict[str, str]] = {
     "gpt2": {
@@ -206,7 +425,47 @@ _KEYS: dict[str, dict[str, str]] = {
         "attention_dropout": "dropout",
     },
 }
-_KEYS = {**_KEYS, "mistral": _KEYS["llama"], "mixtral": _KEYS["llama"]}
+_KEYS.update(
+    {
+        "mistral": _KEYS["llama"],
+        "mixtral": _KEYS["llama"],
+        "qwen3": _KEYS["llama"],
+        "qwen3_moe": {**_KEYS["llama"], "num_experts": "n_experts", "moe_intermediate_size": "d_ff_expert"},
+        "roberta": _KEYS["bert"],
+        "deepseek_v3": {
+            **_KEYS["llama"],
+            "n_routed_experts": "n_experts",
+            "moe_intermediate_size": "d_ff_expert",
+            "first_k_dense_replace": "first_k_dense",
+            "topk_group": "routed_nodes_limit",
+            "num_nextn_predict_layers": "mtp_depth",
+        },
+        "opt": {
+            "num_hidden_layers": "n_layers",
+            "hidden_size": "d_model",
+            "num_attention_heads": "n_heads",
+            "ffn_dim": "d_ff",
+            "max_position_embeddings": "max_seq_len",
+        },
+        "bloom": {"n_layer": "n_layers", "hidden_size": "d_model", "n_head": "n_heads"},
+        "mpt": {"n_layers": "n_layers", "n_heads": "n_heads", "max_seq_len": "max_seq_len"},
+        "falcon": {
+            "num_hidden_layers": "n_layers",
+            "hidden_size": "d_model",
+            "num_attention_heads": "n_heads",
+            "num_kv_heads": "n_kv_heads",
+            "ffn_hidden_size": "d_ff",
+        },
+        "gpt_neox": {
+            "num_hidden_layers": "n_layers",
+            "hidden_size": "d_model",
+            "num_attention_heads": "n_heads",
+            "intermediate_size": "d_ff",
+            "max_position_embeddings": "max_seq_len",
+        },
+    }
+)
+_KEYS["deepseek_v2"] = _KEYS["deepseek_v3"]
 
 _FAMILIES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "gpt2": _gpt2,
@@ -215,6 +474,16 @@ _FAMILIES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "llama": _llama,
     "mistral": _llama,
     "mixtral": _llama,
+    "qwen3": _qwen3,
+    "qwen3_moe": _qwen3,
+    "roberta": _roberta,
+    "deepseek_v2": _deepseek,
+    "deepseek_v3": _deepseek,
+    "opt": _opt,
+    "bloom": _bloom,
+    "mpt": _mpt,
+    "falcon": _falcon,
+    "gpt_neox": _gpt_neox,
 }
 
 
@@ -270,6 +539,23 @@ def to_hf_dict(model: ModelSpec) -> dict[str, Any]:
             dropout_rate=model.dropout,
             n_positions=model.max_seq_len,
         )
+    if model.architecture == "encoder" and model.position_offset:
+        return dict(
+            model_type="roberta",
+            architectures=["RobertaForMaskedLM" if model.output_head == "mlm" else "RobertaModel"],
+            num_hidden_layers=model.n_layers,
+            hidden_size=model.d_model,
+            num_attention_heads=model.n_heads,
+            intermediate_size=model.d_ff,
+            vocab_size=model.vocab_size,
+            max_position_embeddings=model.max_seq_len + model.position_offset,
+            pad_token_id=model.position_offset - 1,
+            type_vocab_size=model.type_vocab_size,
+            hidden_act=model.ffn,
+            hidden_dropout_prob=model.dropout,
+            attention_probs_dropout_prob=model.dropout,
+            tie_word_embeddings=model.tie_embeddings,
+        )
     if model.architecture == "encoder":
         arch = (
             "BertForPreTraining"
@@ -291,15 +577,19 @@ def to_hf_dict(model: ModelSpec) -> dict[str, Any]:
             attention_probs_dropout_prob=model.dropout,
             tie_word_embeddings=model.tie_embeddings,
         )
+    if model.is_mla or model.first_k_dense or model.n_shared_experts:
+        return _to_deepseek(model)
     if model.ffn == "swiglu" and model.norm == "rmsnorm":
+        kind = ("qwen3_moe" if model.is_moe else "qwen3") if model.qk_norm else None
+        kind = kind or ("mixtral" if model.is_moe else "llama")
         out: dict[str, Any] = dict(
-            model_type="mixtral" if model.is_moe else "llama",
+            model_type=kind,
             num_hidden_layers=model.n_layers,
             hidden_size=model.d_model,
             num_attention_heads=model.n_heads,
             num_key_value_heads=model.n_kv_heads,
             head_dim=model.d_head,
-            intermediate_size=model.d_ff_expert if model.is_moe else model.d_ff,
+            intermediate_size=model.d_ff_expert if kind == "mixtral" else model.d_ff,
             vocab_size=model.vocab_size,
             max_position_embeddings=model.max_seq_len,
             tie_word_embeddings=model.tie_embeddings,
@@ -307,9 +597,20 @@ def to_hf_dict(model: ModelSpec) -> dict[str, Any]:
             mlp_bias=model.bias,
             attention_dropout=model.dropout,
         )
-        if model.is_moe:
+        if kind == "mixtral":
             out.update(num_local_experts=model.n_experts, num_experts_per_tok=model.top_k)
+        if kind == "qwen3_moe":
+            out.update(
+                num_experts=model.n_experts,
+                num_experts_per_tok=model.top_k,
+                moe_intermediate_size=model.d_ff_expert,
+                decoder_sparse_step=1,
+                mlp_only_layers=[],
+            )
         return out
+    decoder = _to_decoder_family(model)
+    if decoder is not None:
+        return decoder
     if (
         model.norm == "layernorm"
         and model.position == "learned"
@@ -330,5 +631,101 @@ def to_hf_dict(model: ModelSpec) -> dict[str, Any]:
             attn_pdrop=model.dropout,
         )
     raise InputError(
-        f"model {model.name!r}: no Hugging Face family (gpt2, bert, t5, llama, mixtral) has this shape"
+        f"model {model.name!r}: no supported Hugging Face family ({', '.join(sorted(_FAMILIES))}) has this "
+        "shape"
     )
+
+
+def _to_deepseek(model: ModelSpec) -> dict[str, Any]:
+    if not model.is_mla:
+        raise InputError(
+            f"model {model.name!r}: shared experts or dense-first stacks export as DeepSeek, which needs MLA"
+        )
+    return dict(
+        model_type="deepseek_v3",
+        num_hidden_layers=model.n_layers,
+        hidden_size=model.d_model,
+        num_attention_heads=model.n_heads,
+        num_key_value_heads=model.n_kv_heads,
+        intermediate_size=model.d_ff,
+        moe_intermediate_size=model.d_ff_expert,
+        vocab_size=model.vocab_size,
+        max_position_embeddings=model.max_seq_len,
+        tie_word_embeddings=model.tie_embeddings,
+        attention_bias=model.bias,
+        n_routed_experts=model.n_experts if model.is_moe else None,
+        num_experts_per_tok=model.top_k if model.is_moe else None,
+        n_shared_experts=model.n_shared_experts if model.is_moe else None,
+        first_k_dense_replace=model.first_k_dense if model.is_moe else model.n_layers,
+        q_lora_rank=model.q_lora_rank,
+        kv_lora_rank=model.kv_lora_rank,
+        qk_nope_head_dim=model.qk_nope_head_dim,
+        qk_rope_head_dim=model.qk_rope_head_dim,
+        v_head_dim=model.v_head_dim,
+        n_group=max(8, model.routed_nodes_limit) if model.routed_nodes_limit else 1,
+        topk_group=model.routed_nodes_limit or 1,
+        num_nextn_predict_layers=model.mtp_depth,
+    )
+
+
+def _to_decoder_family(model: ModelSpec) -> dict[str, Any] | None:
+    """OPT, BLOOM, MPT, Falcon (new architecture) or GPT-NeoX, by their distinguishing features."""
+    common = dict(vocab_size=model.vocab_size, tie_word_embeddings=model.tie_embeddings)
+    if model.position == "alibi" and model.embedding_norm and model.bias:
+        return dict(
+            model_type="bloom",
+            n_layer=model.n_layers,
+            hidden_size=model.d_model,
+            n_head=model.n_heads,
+            **common,
+        )
+    if model.position == "alibi" and not model.bias and model.d_ff % model.d_model == 0:
+        return dict(
+            model_type="mpt",
+            n_layers=model.n_layers,
+            d_model=model.d_model,
+            n_heads=model.n_heads,
+            expansion_ratio=model.d_ff // model.d_model,
+            max_seq_len=model.max_seq_len,
+            no_bias=True,
+            vocab_size=model.vocab_size,
+        )
+    if model.position == "learned" and model.position_offset == 2 and model.norm == "layernorm":
+        return dict(
+            model_type="opt",
+            num_hidden_layers=model.n_layers,
+            hidden_size=model.d_model,
+            num_attention_heads=model.n_heads,
+            ffn_dim=model.d_ff,
+            word_embed_proj_dim=model.d_model,
+            max_position_embeddings=model.max_seq_len,
+            activation_function=model.ffn,
+            enable_bias=model.bias,
+            **common,
+        )
+    if model.position == "rope" and model.norm == "layernorm" and model.norm_bias and not model.bias:
+        return dict(
+            model_type="falcon",
+            num_hidden_layers=model.n_layers,
+            hidden_size=model.d_model,
+            num_attention_heads=model.n_heads,
+            num_kv_heads=model.n_kv_heads,
+            new_decoder_architecture=True,
+            parallel_attn=True,
+            bias=False,
+            ffn_hidden_size=model.d_ff,
+            max_position_embeddings=model.max_seq_len,
+            **common,
+        )
+    if model.position == "rope" and model.norm == "layernorm" and model.bias and model.ffn == "gelu":
+        return dict(
+            model_type="gpt_neox",
+            num_hidden_layers=model.n_layers,
+            hidden_size=model.d_model,
+            num_attention_heads=model.n_heads,
+            intermediate_size=model.d_ff,
+            max_position_embeddings=model.max_seq_len,
+            attention_bias=True,
+            **common,
+        )
+    return None

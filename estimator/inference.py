@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from estimator.kvcache import kv_cache_bytes
+from estimator.kvcache import cache_elements_per_token, kv_bytes_per_token
 from estimator.ledger.account import Links, layer_time, op_time_s
 from estimator.ledger.layers import layer_ops
 from estimator.ledger.model import SampleShape, head_ops
@@ -20,6 +20,7 @@ from estimator.num import Num
 from estimator.params import count_params
 from estimator.roofline import Efficiencies, efficiency_defaults, resolve_efficiencies
 from estimator.specs.inference import InferenceScenario
+from estimator.specs.model import ModelSpec
 from estimator.training.shape import executed_causal_fraction
 
 KERNELS_PER_LAYER = 10  # norms, QKV, RoPE, attention, output, residuals, FFN: launches a decode step pays
@@ -121,7 +122,30 @@ def decode_ops(
     if model.architecture == "encoder-decoder":
         ops = layer_ops(model, work, cross_kv_len=sc.inference.prompt_tokens.mean)
         return [op for op in ops if op.name != "cross_kv_proj"]
-    return layer_ops(model, work)
+    ops = layer_ops(model, work)
+    if model.is_mla:
+        return [_mla_absorbed_attention(model, work) if op.name == "attention" else op for op in ops]
+    return ops
+
+
+def _mla_absorbed_attention(model: ModelSpec, w: Work) -> Op:
+    """Decode attention of multi-head latent attention in its absorbed form (DeepSeek-V2 Sec. 2.1.2): the
+    key up-projection is folded into the query and the value up-projection into the output, so each of
+    the local heads scores the cached latent (r_kv) plus the decoupled rope key (d_rope) of every context
+    token and sums the latents: 2·a/t·(r_kv + d_rope) + 2·a/t·r_kv FLOPs per cached token per sequence;
+    the kernel reads the latent cache once (FlashMLA)."""
+    heads = model.n_heads / w.tp
+    rank, rope = model.kv_lora_rank or 0, model.qk_rope_head_dim or 0
+    tokens = w.batch * w.kv_len
+    return Op(
+        "attention",
+        "attention",
+        "flash",
+        flops=2 * tokens * heads * w.q_len * (2 * rank + rope),
+        bytes=w.kvbytes * tokens * cache_elements_per_token(model)
+        + w.act_bytes * w.batch * w.q_len * heads * (2 * rank + rope),
+        matmul=True,
+    )
 
 
 def decode_flops(sc: InferenceScenario, *, sequences: Num, context: Num) -> Num:
@@ -197,29 +221,13 @@ class ServingMemory:
 
 
 def kv_bytes_per_sequence(sc: InferenceScenario, context: float) -> float:
-    """KV bytes of one sequence on one GPU: decoder self-attention over `context` tokens, plus an
-    encoder-decoder's cross-attention K/V over the prompt."""
+    """KV bytes of one sequence on one GPU: decoder self-attention over `context` tokens (K and V of the
+    local heads, or MLA's latent, kvcache.cache_elements_per_token), plus an encoder-decoder's
+    cross-attention K/V over the prompt. Pipeline stages hold their share of the layers."""
     model, p = sc.model, sc.parallelism
-    layers = (model.n_decoder_layers or model.n_layers) / p.pp
-    self_kv = kv_cache_bytes(
-        n_layers=layers,
-        n_kv_heads=model.n_kv_heads / p.tp,
-        d_head=model.d_head,
-        context_tokens=context,
-        batch_size=1,
-        bytes_per_element=sc.kv_bytes,
-    )
-    if model.architecture == "encoder-decoder":
-        prompt = sc.inference.prompt_tokens.high
-        self_kv += kv_cache_bytes(
-            n_layers=layers,
-            n_kv_heads=model.n_kv_heads / p.tp,
-            d_head=model.d_head,
-            context_tokens=prompt,
-            batch_size=1,
-            bytes_per_element=sc.kv_bytes,
-        )
-    return float(self_kv)
+    per_token = kv_bytes_per_token(model, bytes_per_element=sc.kv_bytes, tp=p.tp) / p.pp
+    cross = sc.inference.prompt_tokens.high if model.architecture == "encoder-decoder" else 0.0
+    return float(per_token * (context + cross))
 
 
 def activation_bytes_per_sequence(sc: InferenceScenario, prompt: float) -> float:

@@ -71,10 +71,20 @@ def build_hf_module(hf: dict[str, Any]) -> Any:
         "t5": ("T5Config", "T5ForConditionalGeneration"),
         "llama": ("LlamaConfig", "LlamaForCausalLM"),
         "mixtral": ("MixtralConfig", "MixtralForCausalLM"),
+        "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
+        "qwen3_moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM"),
+        "deepseek_v2": ("DeepseekV2Config", "DeepseekV2ForCausalLM"),
+        "deepseek_v3": ("DeepseekV3Config", "DeepseekV3ForCausalLM"),
+        "opt": ("OPTConfig", "OPTForCausalLM"),
+        "bloom": ("BloomConfig", "BloomForCausalLM"),
+        "mpt": ("MptConfig", "MptForCausalLM"),
+        "falcon": ("FalconConfig", "FalconForCausalLM"),
+        "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM"),
     }
-    if kind == "bert":
+    if kind in ("bert", "roberta"):
         arch = cfg_dict.pop("architectures")[0]
-        config, cls = transformers.BertConfig(**cfg_dict), getattr(transformers, arch)
+        config_cls = transformers.BertConfig if kind == "bert" else transformers.RobertaConfig
+        config, cls = config_cls(**cfg_dict), getattr(transformers, arch)
     else:
         config_name, cls_name = classes[kind]
         config, cls = getattr(transformers, config_name)(**cfg_dict), getattr(transformers, cls_name)

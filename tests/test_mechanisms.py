@@ -30,9 +30,9 @@ def _links(eff, **kw: float) -> Links:  # type: ignore[no-untyped-def]
 
 
 def test_moe_layer_has_two_all_to_alls_each_way() -> None:
-    """GShard (Lepikhin et al. 2020, Sec. 3.2): an MoE layer dispatches tokens to their experts and combines the
-    results, two all-to-alls in forward and two in backward; each moves S·(n−1)/n bytes per rank at the bus
-    bandwidth (nccl-tests PERFORMANCE.md, alltoall: busbw = algbw·(n−1)/n)."""
+    """GShard (Lepikhin et al. 2020, Sec. 3.2): an MoE layer dispatches tokens to their experts and combines
+    the results, two all-to-alls in forward and two in backward; each moves S·(n−1)/n bytes per rank at the
+    bus bandwidth (nccl-tests PERFORMANCE.md, alltoall: busbw = algbw·(n−1)/n)."""
     model = get_model("mixtral-8x7b")
     eff = resolve_efficiencies(make_scenario(hardware="h100-sxm-80gb").hardware, "bf16")
     w = Work(batch=1, q_len=4096, kv_len=4096, ep=8, act_bytes=2, flash=True)
@@ -48,31 +48,47 @@ def test_moe_layer_has_two_all_to_alls_each_way() -> None:
 def test_zero12_moves_the_same_volume_as_data_parallelism() -> None:
     """ZeRO (Rajbhandari et al. 2020, Sec. 7.2.1): P_os+g reduce-scatters the gradients and all-gathers the
     updated parameters, 2Ψ in all, the same communication volume as plain data parallelism's all-reduce."""
-    base = {"model": "gpt3-xl", "gpus": 64, "training": {"global_batch": 512},
-            "parallelism": {"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 8},
-            "assumptions": {"overlap_grad_reduce": False}}
+    base = {
+        "model": "gpt3-xl",
+        "gpus": 64,
+        "training": {"global_batch": 512},
+        "parallelism": {"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 8},
+        "assumptions": {"overlap_grad_reduce": False},
+    }
     dp = step_time(make_scenario(**{**base, "parallelism": {**base["parallelism"], "zero_stage": 0}})).dp_comm
     for stage in (1, 2):
-        zero = step_time(make_scenario(**{**base, "parallelism": {**base["parallelism"], "zero_stage": stage}}))
+        zero = step_time(
+            make_scenario(**{**base, "parallelism": {**base["parallelism"], "zero_stage": stage}})
+        )
         assert zero.dp_comm == pytest.approx(dp, rel=1e-6), stage
 
 
 def test_fp32_gradient_reduction_moves_twice_the_bytes() -> None:
     """Megatron-LM --accumulate-allreduce-grads-in-fp32: gradients are all-reduced as 4-byte floats instead
     of 2-byte ones; on a bandwidth-bound all-reduce the time doubles (less the latency term)."""
-    base = {"model": "gpt3-xl", "gpus": 64, "training": {"global_batch": 512},
-            "parallelism": {"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 8, "zero_stage": 0}}
+    base = {
+        "model": "gpt3-xl",
+        "gpus": 64,
+        "training": {"global_batch": 512},
+        "parallelism": {"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 8, "zero_stage": 0},
+    }
     half = step_time(make_scenario(**base, assumptions={"overlap_grad_reduce": False})).dp_comm
-    full = step_time(make_scenario(**base, assumptions={"overlap_grad_reduce": False, "fp32_grad_reduce": True})).dp_comm
+    full = step_time(
+        make_scenario(**base, assumptions={"overlap_grad_reduce": False, "fp32_grad_reduce": True})
+    ).dp_comm
     assert full / half == pytest.approx(2.0, rel=0.01)
 
 
 def test_gradient_reduction_hides_behind_the_last_backward() -> None:
-    """Overlapped gradient reduction (PyTorch DDP buckets, Megatron --overlap-grad-reduce) runs during the last
-    micro-batch's backward, which is two thirds of its compute (backward = 2 × forward, Narayanan et al. 2021
-    Sec. 3.5): what the all-reduce needs beyond that is exposed."""
-    base = {"model": "gpt3-xl", "gpus": 256, "training": {"global_batch": 256},
-            "parallelism": {"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 1, "zero_stage": 0}}
+    """Overlapped gradient reduction (PyTorch DDP buckets, Megatron --overlap-grad-reduce) runs during the
+    last micro-batch's backward, which is two thirds of its compute (backward = 2 × forward, Narayanan et
+    al. 2021 Sec. 3.5): what the all-reduce needs beyond that is exposed."""
+    base = {
+        "model": "gpt3-xl",
+        "gpus": 256,
+        "training": {"global_batch": 256},
+        "parallelism": {"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 1, "zero_stage": 0},
+    }
     serial = step_time(make_scenario(**base, assumptions={"overlap_grad_reduce": False}))
     overlapped = step_time(make_scenario(**base))
     per_micro_batch = overlapped.compute  # one micro-batch per step here
@@ -83,8 +99,10 @@ def test_gradient_reduction_hides_behind_the_last_backward() -> None:
 def test_last_stage_keeps_fp32_logits() -> None:
     """Korthikanti et al. 2022 Sec. 4.3: the output layer's fp32 logits for the loss add 4·s·b·V/t bytes on
     the last stage (and the layer's input, 2·s·b·h·(1/t with SP))."""
-    sc = make_scenario(model="gpt3-175b", parallelism={"tp": 8, "pp": 16, "sequence_parallel": True,
-                                                       "recompute": "full", "zero_stage": 1})
+    sc = make_scenario(
+        model="gpt3-175b",
+        parallelism={"tp": 8, "pp": 16, "sequence_parallel": True, "recompute": "full", "zero_stage": 1},
+    )
     from estimator.columns import Columns
     from estimator.training.memory import _stage_activations
     from estimator.training.step import stage_ledgers
@@ -169,8 +187,9 @@ def test_pipeline_formula_against_a_simulated_schedule() -> None:
     bwd = [2.0 * f for f in fwd]
     simulated = _simulate_1f1b(fwd, bwd, m)
     stage = [f + b for f, b in zip(fwd, bwd, strict=True)]
-    formula = pipeline_time_s(stage_max_s=max(stage), stage_mean_s=sum(stage) / p, micro_batches=m, pp=p,
-                              virtual_stages=1)
+    formula = pipeline_time_s(
+        stage_max_s=max(stage), stage_mean_s=sum(stage) / p, micro_batches=m, pp=p, virtual_stages=1
+    )
     assert formula == pytest.approx(simulated, rel=0.01)
     equal = _simulate_1f1b([1.0] * p, [2.0] * p, m)
     assert equal == pytest.approx((m + p - 1) * 3.0, rel=1e-12)  # GPipe's (m + p − 1) stage-times
@@ -180,8 +199,13 @@ def test_ring_attention_exchanges_cp_minus_one_blocks() -> None:
     """Ring attention (Liu et al. 2023, Sec. 3): each of c ranks passes its K/V block on c − 1 times."""
     model = get_model("llama3-8b")
     eff = resolve_efficiencies(make_scenario(hardware="h100-sxm-80gb").hardware, "bf16")
-    eff = replace(eff, peak_flops_per_s=1e30, memory_bandwidth_bytes_per_s=1e30, attention_half_flops=0.0,
-                  gemm_half_flops=0.0)  # no kernel time to hide behind
+    eff = replace(
+        eff,
+        peak_flops_per_s=1e30,
+        memory_bandwidth_bytes_per_s=1e30,
+        attention_half_flops=0.0,
+        gemm_half_flops=0.0,
+    )  # no kernel time to hide behind
     for cp in (2, 4):
         w = Work(batch=1, q_len=32768 / cp, kv_len=32768, cp=cp, act_bytes=2, flash=True)
         links = _links(eff, cp=cp)
@@ -209,8 +233,12 @@ def test_experts_touched_equals_simulated_routing() -> None:
     rng = random.Random(0)
     for experts, k, tokens in ((8, 2, 1), (8, 2, 4), (64, 6, 16), (256, 8, 32)):
         trials = 4000
-        seen = sum(len({e for _ in range(tokens) for e in rng.sample(range(experts), k)}) for _ in range(trials))
-        assert experts_touched(n_experts=experts, top_k=k, tokens=tokens) == pytest.approx(seen / trials, rel=0.02)
+        seen = sum(
+            len({e for _ in range(tokens) for e in rng.sample(range(experts), k)}) for _ in range(trials)
+        )
+        assert experts_touched(n_experts=experts, top_k=k, tokens=tokens) == pytest.approx(
+            seen / trials, rel=0.02
+        )
 
 
 def test_links_follow_the_rank_layout() -> None:
@@ -218,5 +246,9 @@ def test_links_follow_the_rank_layout() -> None:
     parallel group spaced tp apart crosses nodes."""
     assert intra_node(stride=1, size=8, gpus_per_node=8)
     assert not intra_node(stride=8, size=2, gpus_per_node=8)
-    assert collective_time_s(collective="all_reduce", n=1, payload_bytes=1e9, alpha_s=1e-6,
-                             bandwidth_bytes_per_s=1e11) == 0.0
+    assert (
+        collective_time_s(
+            collective="all_reduce", n=1, payload_bytes=1e9, alpha_s=1e-6, bandwidth_bytes_per_s=1e11
+        )
+        == 0.0
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from estimator.hf_config import to_hf_dict
+from estimator.hf_config import model_from_hf_dict, to_hf_dict
 from estimator.params import attention_params, count_params, ffn_params, megatron_params_eq2
 from estimator.presets import get_model, model_presets
 from estimator.specs.model import ModelSpec
@@ -64,8 +64,11 @@ def test_gpt3_175b_matches_table_d1() -> None:
 def test_every_preset_equals_its_real_module(name: str) -> None:
     """sum(p.numel()) of the Hugging Face module built from the preset equals the analytic count."""
     m = get_model(name)
-    module = build_hf_module(to_hf_dict(m))
+    hf = to_hf_dict(m)
+    module = build_hf_module(hf)
     assert sum(p.numel() for p in module.parameters()) == count_params(m).total
+    # and the config.json reader reads that family back to the same counts
+    assert count_params(model_from_hf_dict(dict(hf))) == count_params(m)
 
 
 def test_formulas_are_array_safe() -> None:

@@ -88,13 +88,14 @@ def op_time_s(op: Op, eff: Efficiencies, links: Links) -> tuple[Num, Num]:
         return op.count * fwd, op.count * bwd
     if op.kind in ("gemm", "attention"):
         timer = eff.gemm_time_s if op.kind == "gemm" else eff.attention_time_s
-        fwd = timer(op.flops, op.bytes)
+        per = op.count if op.grouped else 1.0  # a grouped GEMM is one kernel over every group's work
+        fwd = timer(op.flops * per, op.bytes * per)
         bwd = (
-            rule.kernels * timer(op.flops * rule.flop_scale, op.bytes * rule.byte_scale)
+            rule.kernels * timer(op.flops * rule.flop_scale * per, op.bytes * rule.byte_scale * per)
             if rule.kernels
             else 0.0
         )
-        return op.count * fwd, op.count * bwd
+        return op.count / per * fwd, op.count / per * bwd
     fwd = eff.memory_time_s(op.bytes)
     return op.count * fwd, op.count * rule.kernels * eff.memory_time_s(op.bytes * rule.byte_scale)
 

@@ -120,7 +120,9 @@ def norm_op(name: str, model: ModelSpec, w: Work, saved: Mapping[str, Num] | Non
     """A LayerNorm/RMSNorm over the hidden state: reads and writes it (split by tp only with SP)."""
     hidden = w.tokens * model.d_model * w.outside_tp
     rms = model.norm == "rmsnorm"
-    p = norm_params(d_model=model.d_model, rms=rms, bias=model.bias)
+    p = norm_params(
+        d_model=model.d_model, rms=rms, bias=model.bias if model.norm_bias is None else model.norm_bias
+    )
     return Op(
         name,
         "norm",
@@ -548,7 +550,9 @@ def ffn_ops(model: ModelSpec, w: Work, *, moe: bool | None = None) -> list[Op]:
             ),
             terms,
         )
-        ops += [replace(op, useful=1.0 / padding) if op.matmul else op for op in experts]
+        # the local experts' GEMMs run as one grouped GEMM (Megatron-Core --moe-grouped-gemm, torchtitan's
+        # grouped_mm, the fused MoE kernels of vLLM/TensorRT-LLM): one kernel, not one per expert
+        ops += [replace(op, useful=1.0 / padding, grouped=True) if op.matmul else op for op in experts]
         ops.append(
             Op(
                 "ep_combine",

@@ -123,7 +123,7 @@ def embedding_ops(model: ModelSpec, w: Work, shape: SampleShape) -> list[Op]:
     if model.embedding_norm:
         ops.append(replace(norm_op("embedding_norm", model, w), param_group="embedding"))
     if model.position == "learned":
-        p: Num = model.max_seq_len * model.d_model
+        p: Num = (model.max_seq_len + model.position_offset) * model.d_model
     elif model.position == "relative":
         p = stacks * relative_position_params(buckets=model.relative_attention_buckets, n_heads=model.n_heads)
     else:

@@ -82,6 +82,10 @@ class ModelSpec(Frozen):
     v_head_dim: int | None = Field(default=None, gt=0, le=1_000_000)
     mtp_depth: int = Field(default=0, ge=0, le=16)
     qk_norm: bool = False  # an RMSNorm over each head's query and key (Qwen3, OLMo 2): d_head weights each
+    norm_bias: bool | None = (
+        None  # LayerNorm biases (default: as `bias`; Falcon has them without linear biases)
+    )
+    position_offset: int = Field(default=0, ge=0, le=1024)  # extra learned position rows (OPT: 2)
     source: str = ""
 
     @model_validator(mode="before")
