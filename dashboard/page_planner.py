@@ -31,6 +31,8 @@ SHOW = [
     "step_time_s",
     "train_days",
     "cost_usd",
+    "cost_usd_high",
+    "validated",
     "mfu",
     "memory_fraction",
 ]
@@ -102,7 +104,7 @@ def render() -> None:
         ),
         key="chart_pareto",
     )
-    best = rank(result.table, objective, int(top)).reset_index(drop=True)
+    best = rank(result.table, objective, int(top), spec.rank_by).reset_index(drop=True)
     st.dataframe(best[SHOW], key="plans_table")
     choice = st.selectbox(
         "Open a plan in the training page", list(range(1, len(best) + 1)), key="plan_choice"

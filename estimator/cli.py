@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from estimator.cli_types import bounded_float, bounded_int
 from estimator.errors import InputError
@@ -89,40 +90,65 @@ def _hardware_list(args: argparse.Namespace) -> str:
 
 
 def _validate(args: argparse.Namespace) -> str:
-    from estimator.validation import fit_training_gemm_fraction, summary, validate
+    from estimator import validation as v
 
-    rows = validate()
-    stats = summary(rows)
     if args.write:
-        from estimator.validation import BAND_FILE, write_band
-
-        write_band()
-        sys.stderr.write(f"wrote {BAND_FILE}\n")
+        blocks = v.fitted_blocks()
+        for path in v.write_fitted(blocks):
+            sys.stderr.write(f"wrote the fitted calibration into {path}\n")
+    rows = v.validate(args.set)
+    groups = v.summaries(rows)
+    fitted = v.full_fit() if args.fit else {}
     if args.format == "json":
-        out = {"runs": [r.as_dict() for r in rows], "summary": stats}
+        out: dict[str, Any] = {
+            "set": args.set,
+            "runs": [r.as_dict() for r in rows],
+            "summary": groups["all"]["in_sample"],
+            "cross_validated": groups["all"]["cross_validated"],
+            "by_generation": {k: g for k, g in groups.items() if k != "all"},
+            "unexpressible": [{"run": r, "missing": why} for r, why in v.unexpressible_runs()],
+        }
         if args.fit:
-            out["fit"] = fit_training_gemm_fraction()
+            out["fit"] = {k: f.model_dump(mode="json") for k, f in fitted.items()}
         return json.dumps(out, indent=2) + "\n"
-    lines = [f"{'run':<56} {'GPUs':>5} {'layout':<34} {'measured s':>10} {'predicted s':>11} {'error':>7}"]
+    lines = [
+        f"{'run':<54} {'family':<24} {'GPUs':>5} {'measured s':>10} {'predicted s':>11} {'error':>7} "
+        f"{'LOSO':>7}"
+    ]
     lines += [
-        f"{r.run:<56} {r.gpus:>5} {r.layout:<34} {r.measured_s:>10.2f} {r.predicted_s:>11.2f} "
-        f"{r.error:>+7.1%}"
+        f"{r.run:<54} {r.family:<24} {r.gpus:>5} {r.measured_s:>10.3f} {r.predicted_s:>11.3f} "
+        f"{r.error:>+7.1%} {r.cv_error:>+7.1%}"
         for r in rows
     ]
     lines.append("")
     lines.append(
-        f"{int(stats['runs'])} runs: median |error| {stats['median_abs_error']:.1%}, mean |error| "
-        f"{stats['mean_abs_error']:.1%}, max |error| {stats['max_abs_error']:.1%}, mean error "
-        f"{stats['mean_error']:+.1%}"
+        f"{'':<14} {'runs':>5}  {'in-sample median / max |error|':>32}  "
+        f"{'leave-one-source-out median / max':>36}"
     )
+    for name, g in groups.items():
+        ins, cv = g["in_sample"], g["cross_validated"]
+        lines.append(
+            f"{name:<14} {int(ins['runs']):>5}  {ins['median_abs_error']:>15.1%} / "
+            f"{ins['max_abs_error']:<14.1%}"
+            f"  {cv['median_abs_error']:>17.1%} / {cv['max_abs_error']:<16.1%}"
+        )
     lines.append(
-        "iteration time; measured from each paper (Narayanan 2021 Table 1 via Eq. 3 FLOPs / reported "
-        "TFLOP/s; "
-        "Korthikanti 2022 Table 5 as printed); no constant is fitted per run"
+        "seconds per optimizer step. 'predicted' uses the calibration shipped in the hardware profiles "
+        "(fitted on these runs: in sample); 'LOSO' predicts each family of runs (a paper, a benchmark "
+        "table or series) with the calibration refitted without it. No constant is fitted per run."
+    )
+    missing = v.unexpressible_runs()
+    lines.append(
+        "runs not expressible as scenarios: "
+        + (", ".join(f"{r} ({why})" for r, why in missing) if missing else "none")
     )
     if args.fit:
-        fit = fit_training_gemm_fraction()
-        lines.append("training_gemm_fraction refitted: " + ", ".join(f"{k} {v:.3f}" for k, v in fit.items()))
+        lines.append("calibration refitted on every run (write it with --write):")
+        for key, f in fitted.items():
+            lines.append(
+                f"  {key:<20} sustained {f.sustained}, non-GEMM HBM {f.memory_bandwidth_efficiency}, "
+                f"per-step {f.step_overhead_s} s, network {f.network_efficiency} ({len(f.runs)} runs)"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -387,17 +413,25 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--address", default="localhost")
     dash.add_argument("--browser", action="store_true", help="also open it in a local web browser")
     dash.set_defaults(func=_dashboard)
-    val = sub.add_parser("validate", help="predictions vs the published runs the project ships, with errors")
+    val = sub.add_parser(
+        "validate",
+        help="predictions vs the published runs the project ships: in sample and leave-one-source-out",
+    )
     val.add_argument("--format", choices=("table", "json"), default="table")
     val.add_argument(
-        "--fit",
-        action="store_true",
-        help="also refit the one global constant (training_gemm_fraction), on all runs and per paper",
+        "--set",
+        choices=("a100", "modern", "all"),
+        default="all",
+        help="a100: Megatron-LM 2021-22 (18 runs); modern: MLPerf, torchtitan, Megatron-Core, NeMo (50 runs)",
+    )
+    val.add_argument(
+        "--fit", action="store_true", help="also show the calibration refitted per generation and profile"
     )
     val.add_argument(
         "--write",
         action="store_true",
-        help="store the residual band and best measured MFU that estimates and the planner read",
+        help="refit and write each hardware profile's calibration.fitted block "
+        "(estimator validate --fit --write)",
     )
     val.set_defaults(func=_validate)
     from estimator.calibration.cli import add_parser as add_calibrate

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from estimator.num import Num
 from estimator.specs.scenario import Scenario
 
-RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2}
+RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2, "selective-op": 3}
 SCHEDULE_CODES = {"1f1b": 0, "interleaved": 1, "gpipe": 2, "dualpipe": 3}
 
 
 @dataclass(frozen=True)
 class Columns:
-    """Parallel layout and batch, numerically. `recompute` 0/1/2 = none/selective/full; `schedule`
-    0/1/2/3 = 1F1B/interleaved/GPipe/DualPipe; `sp` 0/1; `zero` 0–3."""
+    """Parallel layout and batch, numerically. `recompute` 0/1/2/3 = none/selective/full/selective-op;
+    `schedule` 0/1/2/3 = 1F1B/interleaved/GPipe/DualPipe; `sp` 0/1; `zero` 0–3."""
 
     gpus: Num
     tp: Num
@@ -32,6 +32,7 @@ class Columns:
     zero: Num
     recompute: Num
     schedule: Num
+    recompute_share: Num = 1.0  # share of a chunk's layers full recomputation covers (recompute_layers)
 
     @classmethod
     def from_scenario(cls, sc: Scenario) -> Columns:
@@ -51,4 +52,15 @@ class Columns:
             zero=p.effective_zero_stage,
             recompute=RECOMPUTE_CODES[p.recompute],
             schedule=SCHEDULE_CODES[p.effective_schedule],
+            recompute_share=recompute_share(sc),
         )
+
+
+def recompute_share(sc: Scenario) -> float:
+    """Megatron-LM's --recompute-method block --recompute-num-layers N: full recomputation of the first N
+    layers of each model chunk (a stage, or a virtual stage when interleaved); the others keep everything."""
+    p = sc.parallelism
+    if p.recompute != "full" or p.recompute_layers is None:
+        return 1.0
+    per_chunk = sc.model.total_layers / (p.pp * p.virtual_stages)
+    return min(1.0, p.recompute_layers / per_chunk)

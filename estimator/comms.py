@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from estimator.num import Num, maximum, where
+from estimator.num import Num, maximum, minimum, where
 
 Collective = Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv"]
 
@@ -37,6 +37,12 @@ def collective_time_s(
 def intra_node(*, stride: Num, size: Num, gpus_per_node: Num) -> Num:
     """Whether a group of `size` ranks spaced `stride` apart fits in one node (NVLink) or crosses nodes."""
     return stride * size <= gpus_per_node
+
+
+def ranks_per_node(*, stride: Num, size: Num, gpus_per_node: Num) -> Num:
+    """Ranks of a group (`size` ranks `stride` apart, Megatron's layout) that share one node; each GPU has
+    its own network interface, so a group crossing nodes drives that many NICs per node at once."""
+    return minimum(size, maximum(gpus_per_node // maximum(stride, 1), 1))
 
 
 def ring_exchange_time_s(*, n: Num, payload_bytes: Num, alpha_s: Num, bandwidth_bytes_per_s: Num) -> Num:

@@ -73,3 +73,14 @@ def _one(path: str) -> HardwareSpec:
     if spec.name != Path(path).stem:
         raise InputError(f"{path}: profile name {spec.name!r} differs from its file name {Path(path).stem!r}")
     return spec
+
+
+def hardware_names() -> list[str]:
+    """Names of the built-in profiles."""
+    return sorted(builtin_profiles())
+
+
+def clear_cache() -> None:
+    """Forget profiles read so far (after `estimator validate --fit --write` rewrote them)."""
+    _builtin.cache_clear()
+    _one.cache_clear()

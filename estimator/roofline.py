@@ -9,12 +9,12 @@ Efficiencies come from the hardware profile's `calibration` block, else `data/ef
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from estimator.num import Num, maximum, where
-from estimator.specs.hardware import ComputeDtype, HardwareSpec
+from estimator.specs.hardware import ComputeDtype, FittedCalibration, HardwareSpec
 from estimator.textio import read_yaml
 
 _DEFAULTS = Path(__file__).resolve().parent / "data" / "efficiency_defaults.yaml"
@@ -63,12 +63,15 @@ class Efficiencies:
     inter_alpha_s: float
     sources: dict[str, str]
     high: Efficiencies | None = None  # the 16-bit efficiencies, for the ops an fp8/fp4 recipe keeps in bf16
+    step_overhead_s: float = 0.0  # fixed seconds per optimizer step (the generation's fitted calibration)
+    attention_by_kernel: dict[str, float] = field(default_factory=dict)  # max per fused-attention kernel
 
     def gemm_time_s(self, flops: Num, bytes_moved: Num) -> Num:
         return self._kernel_time_s(flops, bytes_moved, self.gemm_max, self.gemm_half_flops)
 
-    def attention_time_s(self, flops: Num, bytes_moved: Num) -> Num:
-        return self._kernel_time_s(flops, bytes_moved, self.attention_max, self.attention_half_flops)
+    def attention_time_s(self, flops: Num, bytes_moved: Num, kernel: str = "") -> Num:
+        eta = self.attention_by_kernel.get(kernel, self.attention_max)
+        return self._kernel_time_s(flops, bytes_moved, eta, self.attention_half_flops)
 
     def _kernel_time_s(self, flops: Num, bytes_moved: Num, eta_max: float, half_flops: float) -> Num:
         compute = compute_time_s(
@@ -93,24 +96,51 @@ class Efficiencies:
         return bytes_moved / (self.memory_bandwidth_bytes_per_s * self.memory)
 
 
-def resolve_efficiencies(hw: HardwareSpec, dtype: ComputeDtype) -> Efficiencies:
+def resolve_efficiencies(
+    hw: HardwareSpec, dtype: ComputeDtype, fitted: FittedCalibration | None | bool = True
+) -> Efficiencies:
     """The profile's calibration where it has one, else the documented defaults; for fp8 and fp4 also the
-    16-bit efficiencies of the ops that stay in bf16."""
-    eff = _resolve(hw, dtype)
+    16-bit efficiencies of the ops that stay in bf16. `fitted`: the generation calibration to apply (True:
+    the profile's own, False: none, the documented defaults only)."""
+    if fitted is True:
+        fitted = hw.calibration.fitted if hw.calibration else None
+    fit = fitted or None
+    eff = _resolve(hw, dtype, fit)
     if dtype in ("fp8", "fp4"):
         wide: ComputeDtype = "bf16" if hw.peak_flops_per_s.bf16 else "fp16"
-        eff = replace(eff, high=_resolve(hw, wide))
+        eff = replace(eff, high=_resolve(hw, wide, fit))
     return eff
 
 
-def _resolve(hw: HardwareSpec, dtype: ComputeDtype) -> Efficiencies:
+def sustained_fraction(fitted: FittedCalibration | None, dtype: ComputeDtype) -> tuple[float, str]:
+    """The share of the best-shape GEMM throughput a training step sustains: the fit for this precision (the
+    profile's own when it has runs, else its generation's), else the other 16-bit format's. A narrow format
+    (fp8, fp4) without runs takes the 16-bit share; a 16-bit format without runs the documented default,
+    the A100 fit (tuned 16-bit stacks sustain about the same share on the generations fitted: A100 0.82,
+    H100 SXM 0.75–0.80; narrow formats sustain less, their recipes cost extra)."""
+    value = float(efficiency_defaults()["training_gemm_fraction"]["value"])
+    default = value, f"{value} (efficiency_defaults.yaml: fitted once to the A100 public runs)"
+    if fitted is None:
+        return default
+    if dtype in fitted.sustained:
+        return fitted.sustained[dtype], f"fitted on {fitted.generation} runs ({fitted.command})"
+    for wide in {"fp16": ("bf16",), "bf16": ("fp16",)}.get(dtype, ("bf16", "fp16")):
+        if wide in fitted.sustained:
+            return fitted.sustained[wide], f"fitted on {fitted.generation} {wide} runs (no {dtype} run)"
+    return default
+
+
+def _resolve(hw: HardwareSpec, dtype: ComputeDtype, fitted: FittedCalibration | None) -> Efficiencies:
     d = efficiency_defaults()
     cal = hw.calibration
     peak = hw.peak(dtype)
     tau = float(d["kernel_overhead_s"]["value"])
-    sustained = float(d["training_gemm_fraction"]["value"])
+    sustained, src_sustained = sustained_fraction(fitted, dtype)
     src: dict[str, str] = {}
     gemm = cal.gemm.get(dtype) if cal else None
+    if gemm is None and cal is not None and dtype in ("fp8", "fp4", "int8", "int4"):
+        # no measured best-shape fraction for the narrow format: the same silicon's 16-bit one
+        gemm = cal.gemm.get("bf16") or cal.gemm.get("fp16")
     if gemm is not None:
         gemm_max, src["gemm"] = gemm.max, f"profile calibration ({cal.command if cal else ''})"
         half = gemm.half_flops if gemm.half_flops is not None else peak * tau
@@ -130,16 +160,21 @@ def _resolve(hw: HardwareSpec, dtype: ComputeDtype) -> Efficiencies:
     else:
         att_max = gemm_max * float(d["attention_max_fraction_of_gemm"]["value"])
         att_half, src["attention"] = half, "gemm × attention_max_fraction_of_gemm (defaults)"
+    by_kernel = {
+        kernel: gemm_max * float(table[hw.generation]) * sustained
+        for kernel, table in d["attention_kernels"].items()
+        if isinstance(table, dict) and hw.generation in table
+    }
     mem = (
         cal.memory_bandwidth_efficiency
         if cal and cal.memory_bandwidth_efficiency
         else float(d["memory_bandwidth"]["value"])
     )
+    if fitted is not None and fitted.memory_bandwidth_efficiency:
+        mem = fitted.memory_bandwidth_efficiency
     intra = cal.comm.get("intra_node") if cal else None
     inter = cal.comm.get("inter_node") if cal else None
-    src["training_gemm_fraction"] = (
-        f"{sustained} (efficiency_defaults.yaml: fitted once to the A100 public runs)"
-    )
+    src["training_gemm_fraction"] = src_sustained
     return Efficiencies(
         peak_flops_per_s=peak,
         gemm_max=gemm_max * sustained,
@@ -154,7 +189,14 @@ def _resolve(hw: HardwareSpec, dtype: ComputeDtype) -> Efficiencies:
         intra_alpha_s=intra.alpha_s if intra else float(d["intra_node_link"]["alpha_s"]),
         inter_bandwidth_bytes_per_s=inter.bandwidth_bytes_per_s
         if inter
-        else hw.inter_node_bandwidth_bytes_per_s * float(d["inter_node_link"]["value"]),
+        else hw.inter_node_bandwidth_bytes_per_s
+        * (
+            fitted.network_efficiency
+            if fitted is not None and fitted.network_efficiency
+            else float(d["inter_node_link"]["value"])
+        ),
         inter_alpha_s=inter.alpha_s if inter else float(d["inter_node_link"]["alpha_s"]),
         sources=src,
+        step_overhead_s=fitted.step_overhead_s if fitted is not None else 0.0,
+        attention_by_kernel=by_kernel,
     )

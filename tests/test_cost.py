@@ -29,9 +29,8 @@ def test_gpt3_175b_on_1024_a100_out_of_sample(virtual_stages: int) -> None:
     sc = make_scenario(
         model="megatron-175b",
         precision="fp16-mixed",
-        training={"flash_attention": False},
+        stack="megatron-lm-2021",
         parallelism={"zero_stage": 0, "virtual_stages": virtual_stages},
-        assumptions={"overlap_grad_reduce": False},
     )
     assert step_time(sc).total == pytest.approx(31.47, rel=0.12)
 

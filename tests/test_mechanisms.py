@@ -53,7 +53,7 @@ def test_zero12_moves_the_same_volume_as_data_parallelism() -> None:
         "gpus": 64,
         "training": {"global_batch": 512},
         "parallelism": {"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 8},
-        "assumptions": {"overlap_grad_reduce": False},
+        "assumptions": {"overlap_grad_reduce": False, "overlap_param_gather": False},
     }
     dp = step_time(make_scenario(**{**base, "parallelism": {**base["parallelism"], "zero_stage": 0}})).dp_comm
     for stage in (1, 2):
@@ -76,7 +76,7 @@ def test_fp32_gradient_reduction_moves_twice_the_bytes() -> None:
     full = step_time(
         make_scenario(**base, assumptions={"overlap_grad_reduce": False, "fp32_grad_reduce": True})
     ).dp_comm
-    assert full / half == pytest.approx(2.0, rel=0.01)
+    assert full / half == pytest.approx(2.0, rel=0.03)  # the α·steps latency term does not double
 
 
 def test_gradient_reduction_hides_behind_the_last_backward() -> None:
@@ -86,8 +86,8 @@ def test_gradient_reduction_hides_behind_the_last_backward() -> None:
     base = {
         "model": "gpt3-xl",
         "gpus": 256,
-        "training": {"global_batch": 256},
-        "parallelism": {"tp": 1, "pp": 1, "recompute": "none", "micro_batch": 1, "zero_stage": 0},
+        "training": {"global_batch": 32},
+        "parallelism": {"tp": 8, "pp": 1, "recompute": "none", "micro_batch": 1, "zero_stage": 0},
     }
     serial = step_time(make_scenario(**base, assumptions={"overlap_grad_reduce": False}))
     overlapped = step_time(make_scenario(**base))

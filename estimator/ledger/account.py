@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from estimator.comms import collective_time_s, intra_node, ring_exchange_time_s
+from estimator.comms import collective_time_s, intra_node, ranks_per_node, ring_exchange_time_s
 from estimator.ledger.model import StageOps
 from estimator.ledger.ops import Op, sum_values
 from estimator.num import Flag, Num, all_true, choose, is_array, maximum, minimum, where
 from estimator.roofline import Efficiencies, compute_time_s
 
-RECOMPUTE_NAMES = ("none", "selective", "full")
+RECOMPUTE_NAMES = ("none", "selective", "full", "selective-op")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,14 @@ class Links:
     @classmethod
     def of(cls, eff: Efficiencies, *, tp: Num, cp: Num, ep: Num, dp: Num, gpus_per_node: Num) -> Links:
         def link(stride: Num, size: Num) -> tuple[Num, Num]:
-            return eff.link(intra_node(stride=stride, size=size, gpus_per_node=gpus_per_node))
+            """A group inside a node uses NVLink; one crossing nodes runs NCCL's rings over the NICs of
+            its k ranks in each node at once (one ring per NIC, Jeaugey 2019 'Massively scale your deep
+            learning training with NCCL 2.4'), k times one GPU's network bandwidth, at most NVLink's."""
+            inside = intra_node(stride=stride, size=size, gpus_per_node=gpus_per_node)
+            alpha, beta = eff.link(inside)
+            k = ranks_per_node(stride=stride, size=size, gpus_per_node=gpus_per_node)
+            across = minimum(eff.inter_bandwidth_bytes_per_s * k, eff.intra_bandwidth_bytes_per_s)
+            return alpha, where(inside, beta, across)
 
         return cls(
             tp=link(1, tp),
@@ -87,7 +94,16 @@ def op_time_s(op: Op, eff: Efficiencies, links: Links) -> tuple[Num, Num]:
             )
         return op.count * fwd, op.count * bwd
     if op.kind in ("gemm", "attention"):
-        timer = eff.gemm_time_s if op.kind == "gemm" else eff.attention_time_s
+        # fp8/fp4 recipes keep the attention core, the output layer and routers in 16 bits
+        if eff.high is not None and (op.kind == "attention" or op.high_precision):
+            eff = eff.high
+        e, kernel = eff, op.kernel
+
+        def timer(flops: Num, bytes_moved: Num) -> Num:
+            if op.kind == "gemm":
+                return e.gemm_time_s(flops, bytes_moved)
+            return e.attention_time_s(flops, bytes_moved, kernel)
+
         per = op.count if op.grouped else 1.0  # a grouped GEMM is one kernel over every group's work
         fwd = timer(op.flops * per, op.bytes * per)
         bwd = (
@@ -95,6 +111,9 @@ def op_time_s(op: Op, eff: Efficiencies, links: Links) -> tuple[Num, Num]:
             if rule.kernels
             else 0.0
         )
+        if op.cast_bytes:  # the recipe's cast kernels: the input in forward, the output gradient in backward
+            cast = eff.memory_time_s(op.cast_bytes)
+            fwd, bwd = fwd + cast, bwd + cast
         return op.count / per * fwd, op.count / per * bwd
     fwd = eff.memory_time_s(op.bytes)
     return op.count * fwd, op.count * rule.kernels * eff.memory_time_s(op.bytes * rule.byte_scale)
@@ -167,6 +186,14 @@ class LayerTime:
     pp_bwd: Num
     cp_hidden: Num  # compute time already used to hide ring exchanges (no other communication may use it)
     selective_fwd: Num  # forward time of what selective recomputation repeats
+    gemm_fwd: Num = 0.0  # forward time of the weight GEMMs
+    memory_fwd: Num = 0.0  # forward time of the elementwise kernels and norms
+
+    @property
+    def op_selective_fwd(self) -> Num:
+        """What torchtitan's op-level selective recomputation repeats: every elementwise kernel and every
+        other weight GEMM (attention and the other GEMMs' outputs are saved)."""
+        return self.memory_fwd + self.gemm_fwd / 2
 
     @property
     def forward(self) -> Num:
@@ -192,6 +219,8 @@ def layer_time(ops: Iterable[Op], eff: Efficiencies, links: Links) -> LayerTime:
             "pp_fwd",
             "pp_bwd",
             "selective_fwd",
+            "gemm_fwd",
+            "memory_fwd",
         ),
         0.0,
     )
@@ -212,6 +241,10 @@ def layer_time(ops: Iterable[Op], eff: Efficiencies, links: Links) -> LayerTime:
         parts["compute_bwd"] = parts["compute_bwd"] + bwd
         if op.selective_recompute:
             parts["selective_fwd"] = parts["selective_fwd"] + fwd
+        if op.kind == "gemm":
+            parts["gemm_fwd"] = parts["gemm_fwd"] + fwd
+        elif op.kind in ("elementwise", "norm"):
+            parts["memory_fwd"] = parts["memory_fwd"] + fwd
         if op.name in ("attention", "softmax"):
             att_fwd, att_bwd = att_fwd + fwd, att_bwd + bwd
     cp_fwd: Num = 0.0
@@ -254,12 +287,16 @@ def executed_flops(ops: Iterable[Op]) -> Num:
 
 
 def recompute_flops(ops: Iterable[Op], recompute: str) -> Num:
-    """Matmul FLOPs that activation recomputation repeats in one layer: its whole forward (full), or the
-    unfused attention core (selective; with FlashAttention there is no s×s tensor left to drop)."""
+    """Matmul FLOPs that activation recomputation repeats in one layer: its whole forward (full), the
+    unfused attention core (selective; with FlashAttention there is no s×s tensor left to drop), or every
+    other weight GEMM (selective-op: torchtitan's op-level policy saves the outputs of attention and of
+    every second matmul and recomputes the rest)."""
     if recompute == "full":
         return forward_matmul_flops(ops)
     if recompute == "selective":
         return sum_values(op.forward_flops for op in ops if op.matmul and op.selective_recompute)
+    if recompute == "selective-op":
+        return sum_values(op.forward_flops for op in ops if op.kind == "gemm") / 2
     return 0.0
 
 
@@ -272,11 +309,14 @@ def saved_bytes(ops: Iterable[Op], recompute: str) -> Num:
         return sum_values(op.saved_full for op in ops)
     if recompute == "selective":
         return sum_values(op.saved_selective for op in ops)
+    if recompute == "selective-op":  # the layer input and half of what the layer keeps besides it
+        full = sum_values(op.saved_full for op in ops)
+        return full + (sum_values(op.saved for op in ops) - full) / 2
     return sum_values(op.saved for op in ops)
 
 
 def saved_by_code(ops: Iterable[Op], code: Flag) -> Num:
-    """`saved_bytes` for recompute codes 0/1/2 (none/selective/full), scalar or per grid row."""
+    """`saved_bytes` for recompute codes 0/1/2/3 (none/selective/full/selective-op), scalar or per row."""
     ops = tuple(ops)
     return choose(code, [saved_bytes(ops, r) for r in RECOMPUTE_NAMES])
 

@@ -190,6 +190,7 @@ def _attention_core(
                 "flash",
                 flops=matmuls[0] + matmuls[1],
                 bytes=io,
+                kernel=w.attention_kernel,
                 matmul=True,
                 saved_terms=dict(saved),
                 selective_drop=drops,

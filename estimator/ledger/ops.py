@@ -123,6 +123,7 @@ class Op:
     group_size: Num = 1
     hidden_behind: str | None = None  # a collective overlapped with this op's compute (ring attention)
     routing: tuple[float, int | None] | None = None  # MoE all-to-all: (copies per token, node limit)
+    kernel: str = ""  # the fused attention implementation (efficiency_defaults.yaml attention_kernels)
     grouped: bool = False  # the `count` kernels run as one grouped GEMM (MoE experts): one kernel's latency
     useful: float = 1.0  # share of the FLOPs that are model FLOPs (experts padded to capacity compute more)
     high_precision: bool = False  # stays in 16 bits under an fp8/fp4 recipe (output layer, router, heads)

@@ -8,25 +8,30 @@ import numpy as np
 import pandas as pd
 
 from estimator.presets import model_presets
-from estimator.specs.plan import Objective
+from estimator.specs.plan import Objective, RankBy
 from estimator.specs.scenario import Scenario
 
+SUFFIX = {"high": "_high", "central": "", "low": "_low"}
 
-def pareto_front(table: pd.DataFrame) -> pd.DataFrame:
-    """Plans no other plan beats on both cost and time, fastest first."""
-    ordered = table.sort_values(["train_days", "cost_usd"], kind="stable")
-    cost = ordered["cost_usd"].to_numpy()
+
+def pareto_front(table: pd.DataFrame, rank_by: RankBy = "high") -> pd.DataFrame:
+    """Plans no other plan beats on both cost and time (at the chosen end of their ranges), fastest first."""
+    days, usd = f"train_days{SUFFIX[rank_by]}", f"cost_usd{SUFFIX[rank_by]}"
+    ordered = table.sort_values([days, usd], kind="stable")
+    cost = ordered[usd].to_numpy()
     best = np.minimum.accumulate(np.concatenate([[np.inf], cost[:-1]]))
     return ordered[cost < best]
 
 
-def rank(table: pd.DataFrame, objective: Objective, top: int) -> pd.DataFrame:
-    """The top `top` plans for the objective (ties broken by the other metric, then fewer GPUs)."""
+def rank(table: pd.DataFrame, objective: Objective, top: int, rank_by: RankBy = "high") -> pd.DataFrame:
+    """The top `top` plans for the objective at the chosen end of their ranges (ties broken by the other
+    metric, then fewer GPUs)."""
     if table.empty:
         return table
     if objective == "pareto":
-        return pareto_front(table).head(top)
-    keys = ["cost_usd", "train_days", "gpus"] if objective == "cost" else ["train_days", "cost_usd", "gpus"]
+        return pareto_front(table, rank_by).head(top)
+    days, usd = f"train_days{SUFFIX[rank_by]}", f"cost_usd{SUFFIX[rank_by]}"
+    keys = [usd, days, "gpus"] if objective == "cost" else [days, usd, "gpus"]
     return table.sort_values(keys, kind="stable").head(top)
 
 

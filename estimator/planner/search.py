@@ -24,9 +24,10 @@ from estimator.specs.precision import PRECISIONS
 from estimator.specs.scenario import Scenario
 from estimator.specs.workload import PricingSpec
 from estimator.training.evaluate import evaluate
+from estimator.uncertainty import domain
 from estimator.units import SECONDS_PER_DAY
 
-RECOMPUTE_NAMES = ("none", "selective", "full")
+RECOMPUTE_NAMES = ("none", "selective", "full", "selective-op")
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def _chunk(
     total = np.asarray(ev.step_s, dtype=float)
     mem_total = np.asarray(ev.memory.total, dtype=float)
     usable = sc.hardware.memory_bytes * (1 - plan.memory_headroom)
-    cap = mfu_cap(sc.hardware)
+    cap = mfu_cap(sc.hardware, sc.precision_policy.compute_dtype)
+    validated = domain(sc).validated
     price = ev.usd_per_gpu_hour
     sub = np.zeros(n, dtype=np.int8)
     rules = [(mem_total > usable, 8), (ev.mfu > cap, 9)]  # see plausibility.py
@@ -156,7 +158,11 @@ def _chunk(
         "dp": np.asarray(cols.dp),
         "step_time_s_low": ev.step_s_low * ones,
         "step_time_s_high": ev.step_s_high * ones,
+        "train_days_low": ev.train_days * ev.step_s_low / total * ones,
+        "train_days_high": ev.train_days * ev.step_s_high / total * ones,
+        "cost_usd_low": ev.cost_usd_low * ones,
         "cost_usd_high": ev.cost_usd_high * ones,
+        "validated": validated & ~((np.asarray(cols.cp) > 1) & (sc.training.seq_len < 16384)) & (ones > 0),
         **{f"t_{k}": np.asarray(v, dtype=float) * ones for k, v in ev.step.as_dict().items()},
     }
     full_reason = reason.copy()

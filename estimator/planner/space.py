@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from estimator.ledger.account import RECOMPUTE_NAMES
 from estimator.specs.model import ModelSpec
 from estimator.specs.plan import PlanSpec
 
@@ -62,7 +63,7 @@ def dimension_values(
 ) -> dict[str, list[int]]:
     """The values each dimension takes (before the per-row validity rules). With FlashAttention,
     selective recomputation has nothing to drop and equals no recomputation, so it is not tried."""
-    recompute = {("none", "selective", "full").index(r) for r in plan.recompute}
+    recompute = {RECOMPUTE_NAMES.index(r) for r in plan.recompute}
     if flash and 0 in recompute:
         recompute.discard(1)
     tps = [

@@ -66,8 +66,32 @@ class CommLink(Frozen):
     bandwidth_bytes_per_s: float = Field(ge=1e3, le=1e16)
 
 
+class FittedCalibration(Frozen):
+    """What `estimator validate --fit --write` fitted on the published runs of this profile's generation:
+    the fraction of the best-shape GEMM/attention throughput a training step sustains, per precision
+    (power and clock limits, training shapes, overlapped communication stealing SMs); the fraction of the
+    HBM bandwidth non-GEMM kernels reach; a fixed cost per optimizer step (data loading, launches,
+    logging, synchronisation); the share of the NIC line rate NCCL's collectives reach across nodes.
+    `runs` lists the runs it was fitted on and `own_runs` how many ran on this very profile (0: the
+    profile borrows its generation's values, with a wider range). `residuals` are the
+    leave-one-source-out residuals (measured/predicted − 1) of the generation's runs: the step-time range."""
+
+    generation: str
+    sustained: dict[ComputeDtype, float] = Field(default_factory=dict)
+    memory_bandwidth_efficiency: float | None = Field(default=None, ge=0.05, le=1.5)
+    step_overhead_s: float = Field(default=0.0, ge=0.0, le=100.0)
+    network_efficiency: float | None = Field(default=None, ge=0.05, le=1.5)  # NCCL bus bw ÷ NIC line rate
+    runs: tuple[str, ...] = ()
+    own_runs: int = Field(default=0, ge=0)
+    residuals: dict[str, float] = Field(default_factory=dict)
+    best_mfu: dict[str, float] = Field(default_factory=dict)  # per precision: the best measured MFU
+    date: str = ""
+    command: str = ""
+
+
 class Calibration(Frozen):
-    """Measured efficiencies, written by `estimator calibrate` with the date and command that made them."""
+    """Measured efficiencies, written by `estimator calibrate` with the date and command that made them;
+    `fitted`: the generation's calibration on published runs (`estimator validate --fit --write`)."""
 
     gemm: dict[ComputeDtype, EfficiencyCurve] = Field(default_factory=dict)
     attention: dict[ComputeDtype, EfficiencyCurve] = Field(default_factory=dict)
@@ -77,6 +101,7 @@ class Calibration(Frozen):
     command: str = ""
     device: str = ""
     notes: tuple[str, ...] = ()
+    fitted: FittedCalibration | None = None
 
 
 class HardwareSpec(Frozen):
@@ -86,6 +111,7 @@ class HardwareSpec(Frozen):
     display_name: str
     vendor: str
     year: int | None = None
+    generation: str | None = Field(default=None, max_length=40)  # architecture family (hopper, blackwell, …)
     peak_flops_per_s: PeakFlops
     memory_bytes: Bytes
     memory_bandwidth_bytes_per_s: BytesPerS

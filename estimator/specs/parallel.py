@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from estimator.specs.base import Frozen
 
-Recompute = Literal["none", "selective", "full"]
+Recompute = Literal["none", "selective", "full", "selective-op"]
 Schedule = Literal["1f1b", "gpipe", "interleaved", "dualpipe"]
 Partition = Literal["balanced", "uniform", "parameters"]
 EPOverlap = Literal["none", "1f1b", "dualpipe"]
@@ -43,6 +43,7 @@ class ParallelismSpec(Frozen):
     fsdp: bool = False
     micro_batch: int = Field(default=1, gt=0, le=1_000_000)
     recompute: Recompute = "none"
+    recompute_layers: int | None = Field(default=None, gt=0, le=100_000)  # block method: first N per chunk
     schedule: Schedule | None = None
     stage_layers: tuple[int, ...] | None = None
     first_stage_layers: int | None = Field(default=None, gt=0, le=100_000)

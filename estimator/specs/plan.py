@@ -11,6 +11,7 @@ from estimator.specs.parallel import Recompute
 from estimator.specs.precision import PrecisionName
 
 Objective = Literal["cost", "time", "pareto"]
+RankBy = Literal["high", "central", "low"]
 Count = Annotated[int, Strict(), Field(gt=0, le=1_000_000_000)]  # a whole number, never true or "8"
 
 
@@ -21,7 +22,9 @@ class PlanSpec(Frozen):
     are priced from their profiles); `max_gpus`/`min_gpus`: the GPU counts tried are node multiples
     of the form 2^k and 3·2^k between them; `deadline_days` and `budget_usd` drop plans that exceed
     them; `memory_headroom` keeps that fraction of each GPU's memory free (default 10 %); plans above
-    `near_memory_fraction` of the usable memory are flagged.
+    `near_memory_fraction` of the usable memory are flagged. `rank_by`: which end of each plan's
+    step-time range the ranking uses (default the upper end: a plan must be cheap even if the model is
+    optimistic about it; "central" is the point estimate).
     """
 
     hardware: tuple[str, ...] = ()
@@ -40,6 +43,7 @@ class PlanSpec(Frozen):
     memory_headroom: float = Field(default=0.10, ge=0.0, lt=1.0)
     near_memory_fraction: float = Field(default=0.95, gt=0.0, le=1.0)
     objective: Objective = "cost"
+    rank_by: RankBy = "high"
 
     @model_validator(mode="after")
     def _check(self) -> PlanSpec:

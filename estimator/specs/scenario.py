@@ -13,6 +13,7 @@ from estimator.specs.model import ModelSpec
 from estimator.specs.parallel import ParallelismSpec
 from estimator.specs.plan import PlanSpec
 from estimator.specs.precision import PRECISIONS, PrecisionName, PrecisionPolicy
+from estimator.specs.stack import DEFAULT_STACK, StackName, apply_stack
 from estimator.specs.workload import (
     AssumptionsSpec,
     EnergySpec,
@@ -56,6 +57,7 @@ class Scenario(Frozen):
     gpus: int = Field(gt=0, le=100_000_000)
     parallelism: ParallelismSpec = ParallelismSpec()
     precision: PrecisionName = "bf16-mixed"
+    stack: StackName = DEFAULT_STACK  # sets the switches of estimator/data/stacks.yaml not given explicitly
     training: TrainingSpec
     pricing: PricingSpec = PricingSpec()
     energy: EnergySpec = EnergySpec()
@@ -63,6 +65,11 @@ class Scenario(Frozen):
     plan: PlanSpec | None = None  # read by `estimator plan`; `estimator train` ignores it
     finetune: FinetuneSpec | None = None
     phases: tuple[PhaseSpec, ...] = ()  # a multi-phase run: the phases' costs add up
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stack_switches(cls, data: Any) -> Any:
+        return apply_stack(data) if isinstance(data, dict) else data
 
     @field_validator("model", mode="before")
     @classmethod

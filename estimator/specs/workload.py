@@ -99,12 +99,19 @@ class AssumptionsSpec(Frozen):
     gradient reduction runs during the last micro-batch's backward (PyTorch DDP, FSDP, Megatron-LM's
     --overlap-grad-reduce) rather than after it (Megatron-LM's local DDP of 2021–22).
     `fp32_grad_reduce`: gradients are reduced in fp32 (Megatron's --accumulate-allreduce-grads-in-fp32).
-    Kernel and link efficiencies are not assumptions here: they come from the hardware profile.
+    The other switches (estimator/data/stacks.yaml says what each means) are set by the scenario's `stack`
+    unless given here; the defaults are Megatron-Core's. Kernel and link efficiencies are not assumptions
+    here: they come from the hardware profile.
     """
 
     framework_overhead_bytes: float = Field(default=2.0e9, ge=0.0)
     overlap_grad_reduce: bool = True
     fp32_grad_reduce: bool = False
+    overlap_param_gather: bool = True
+    tp_comm_overlap: bool = True
+    pp_comm_overlap: bool = True
+    fused_elementwise: bool = True
+    attention_kernel: Literal["flash2", "cudnn", "flash3"] = "cudnn"
 
 
 class PhaseSpec(Frozen):

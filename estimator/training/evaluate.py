@@ -12,7 +12,13 @@ from typing import Any
 
 from estimator.columns import Columns
 from estimator.cost import co2_kg, cost_usd, energy_kwh, gpu_hours, steps_for_tokens
-from estimator.ledger.account import executed_flops, model_flops, over_stage, recompute_flops
+from estimator.ledger.account import (
+    RECOMPUTE_NAMES,
+    executed_flops,
+    model_flops,
+    over_stage,
+    recompute_flops,
+)
 from estimator.ledger.model import SampleShape, StageOps, sample_ops
 from estimator.ledger.work import Work
 from estimator.num import Num, choose
@@ -138,13 +144,15 @@ def evaluate(
     st = step_time(sc, eff, c, ledgers)
     mem = memory_per_gpu(sc, c, ledgers)
     step_s = st.total
-    low, high, note = step_time_range(step_s, sc.hardware.name)
-    codes = ("none", "selective", "full")
+    low, high, note = step_time_range(step_s, sc, c.cp)
+    codes = RECOMPUTE_NAMES
     counted = [sample_flops(sc, r, executed=False) for r in codes]
     run = [sample_flops(sc, r, executed=True) for r in codes]
 
     def by_code(values: list[float]) -> Num:
-        return choose(c.recompute, values)
+        """Per recompute code; block-method full recomputation repeats only its share of the layers."""
+        full = values[0] + c.recompute_share * (values[2] - values[0])
+        return choose(c.recompute, [values[0], values[1], full, *values[3:]])
 
     batch = c.global_batch
     peak_s = step_s * c.gpus * eff.peak_flops_per_s

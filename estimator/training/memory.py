@@ -125,7 +125,12 @@ def _stage_activations(sc: Scenario, c: Columns, stage: StageOps, rank: Num, enc
     total: Num = 0.0
     working: Num = 0.0
     for count, ops in stage.layers:
-        total = total + count * saved_by_code(ops, c.recompute) * chunks / c.virtual_stages
+        kept = where(
+            c.recompute == 2,
+            c.recompute_share * saved_bytes(ops, "full") + (1 - c.recompute_share) * saved_bytes(ops, "none"),
+            saved_by_code(ops, c.recompute),
+        )
+        total = total + count * kept * chunks / c.virtual_stages
         working = maximum(working, (count > 0) * saved_bytes(ops, "none"))
         if any(op.name.startswith("cross_") for op in ops):  # the encoder output every cross-attention reads
             total = (

@@ -22,7 +22,18 @@ from estimator.specs.precision import OPTIMIZERS, RECIPES, Recipe, optimizer_byt
 from estimator.specs.scenario import Scenario
 from estimator.training.shape import executed_causal_fraction, sequence_shape
 
-PARTS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm", "optimizer")
+PARTS = (
+    "compute",
+    "recompute",
+    "tp_comm",
+    "cp_comm",
+    "ep_comm",
+    "pp_comm",
+    "bubble",
+    "dp_comm",
+    "optimizer",
+    "overhead",
+)
 
 
 def recipe_of(sc: Scenario) -> Recipe | None:
@@ -50,6 +61,7 @@ def base_work(sc: Scenario, c: Columns) -> Work:
         finetune=sc.finetune,
         cast_passes=recipe.cast_passes if recipe else 0.0,
         narrow_bytes=recipe.element_bytes if recipe else 1.0,
+        attention_kernel=sc.assumptions.attention_kernel,
     )
 
 
@@ -139,35 +151,95 @@ def stage_stacks(sc: Scenario, c: Columns) -> list[StageStack]:
 
 
 def stage_ledgers(sc: Scenario, c: Columns) -> list[StageOps]:
-    """The ops of each candidate stage for one micro-batch, as the kernels execute them."""
+    """The ops of each candidate stage for one micro-batch, as the kernels execute them (eager elementwise
+    code moving more bytes when the stack does not fuse it)."""
     work = base_work(sc, c)
     frac = executed_causal_fraction(sc.training.flash_attention)
     send = pipeline_send_op(sc, c)
     out = []
     for cand in stage_candidates(sc, c):
         ops = stage_ops(sc.model, work, sequence_shape(sc), cand.stack, frac)
-        out.append(replace(ops, extras=(*ops.extras, (1, (send,)))))
+        ops = replace(ops, extras=(*ops.extras, (1, (send,))))
+        if not sc.assumptions.fused_elementwise:
+            ops = replace(
+                ops,
+                layers=tuple((n, eager_ops(layer, sc.model)) for n, layer in ops.layers),
+                extras=tuple((f, eager_ops(extra, sc.model)) for f, extra in ops.extras),
+            )
+        out.append(ops)
     return out
 
 
-def _stage_parts(stage: StageOps, eff: Efficiencies, links: Links, recompute: Num) -> dict[str, Num]:
-    """Per micro-batch seconds of one stage by cause."""
+def eager_traffic() -> dict[str, float]:
+    """Eager ÷ fused HBM bytes per op kind (efficiency_defaults.yaml: eager_traffic, measured by
+    estimator/calibration/eager.py)."""
+    from estimator.roofline import efficiency_defaults
+
+    table = efficiency_defaults()["eager_traffic"]
+    return {k: float(v) for k, v in table.items() if isinstance(v, int | float)}
+
+
+def _eager_kind(op: Op, model: Any) -> str | None:
+    name = op.name.removeprefix("mtp_")
+    if op.kind == "norm" and model.norm == "rmsnorm":
+        return "rmsnorm"
+    if name == "rope":
+        return "rope"
+    if name.endswith("activation") and model.gated_ffn:
+        return "swiglu"
+    if name == "cross_entropy":
+        return "cross_entropy"
+    return None  # LayerNorm, GeLU, residual adds: one kernel in eager PyTorch too
+
+
+def eager_ops(ops: tuple[Op, ...], model: Any) -> tuple[Op, ...]:
+    """`ops` as eager PyTorch runs them: each RMSNorm, RoPE, gated activation and loss moves the measured
+    multiple of its fused kernel's bytes."""
+    factors = eager_traffic()
+    out = []
+    for op in ops:
+        kind = _eager_kind(op, model)
+        out.append(replace(op, bytes=op.bytes * factors[kind]) if kind else op)
+    return tuple(out)
+
+
+def _stage_parts(
+    stage: StageOps,
+    eff: Efficiencies,
+    links: Links,
+    recompute: Num,
+    tp_overlap: Num = 0.0,
+    full_share: Num = 1.0,
+) -> dict[str, Num]:
+    """Per micro-batch seconds of one stage by cause. `tp_overlap`: the tensor-parallel collectives are
+    split into tp chunks pipelined with the layer's GEMMs (Transformer Engine userbuffers, PyTorch async
+    TP), so only the first chunk and what the layer's compute cannot cover are exposed (0 or the tp size)."""
     parts: dict[str, Num] = dict.fromkeys(
         ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "cp_hidden"), 0.0
     )
     rc = recompute
 
+    def tp_exposed(comm: Num, compute: Num) -> Num:
+        if not is_array(tp_overlap) and not tp_overlap:
+            return comm
+        first = comm / maximum(tp_overlap, 1)
+        return first + maximum(0.0, comm - first - compute)
+
     def add(scale: Any, ops: tuple[Op, ...], layer: bool) -> None:
         lt = layer_time(ops, eff, links)
         parts["compute"] = parts["compute"] + scale * (lt.compute_fwd + lt.compute_bwd)
-        parts["tp_comm"] = parts["tp_comm"] + scale * (lt.tp_fwd + lt.tp_bwd)
+        parts["tp_comm"] = parts["tp_comm"] + scale * (
+            tp_exposed(lt.tp_fwd, lt.compute_fwd) + tp_exposed(lt.tp_bwd, lt.compute_bwd)
+        )
         parts["cp_comm"] = parts["cp_comm"] + scale * (lt.cp_fwd + lt.cp_bwd)
         parts["ep_comm"] = parts["ep_comm"] + scale * (lt.ep_fwd + lt.ep_bwd)
         parts["pp_comm"] = parts["pp_comm"] + scale * (lt.pp_fwd + lt.pp_bwd)
         parts["cp_hidden"] = parts["cp_hidden"] + scale * lt.cp_hidden
         if layer:
             parts["recompute"] = parts["recompute"] + scale * (
-                (rc == 2) * lt.forward + (rc == 1) * lt.selective_fwd
+                (rc == 2) * full_share * lt.forward
+                + (rc == 1) * lt.selective_fwd
+                + (rc == 3) * lt.op_selective_fwd
             )
 
     for count, ops in stage.layers:
@@ -191,6 +263,7 @@ class StepTime:
     dp_comm: Num
     optimizer: Num
     efficiencies: Efficiencies
+    overhead: Num = 0.0  # the fixed per-step cost of the generation's fitted calibration
 
     @property
     def total(self) -> Num:
@@ -216,7 +289,8 @@ def _dp_and_optimizer_s(
     updated parameters (the same volume); ZeRO-3/FSDP instead all-gathers the weights in forward and in
     backward of every micro-batch, prefetched behind its compute (1.5× the volume, Rajbhandari et al.
     2020 Sec. 7). The gradient reduction hides behind the last micro-batch's backward when
-    `overlap_grad_reduce` is on. The optimizer step is memory-bound: it reads gradients, reads and
+    `overlap_grad_reduce` is on, ZeRO-1/2's parameter all-gather behind the next step's first forward when
+    `overlap_param_gather` is. The optimizer step is memory-bound: it reads gradients, reads and
     writes master weights and states, and writes the 16-bit weights. Only `trainable` parameters (the
     adapters of a frozen base) have gradients to reduce and states to update.
     """
@@ -241,10 +315,23 @@ def _dp_and_optimizer_s(
         )
 
     sync: Num = where(zero == 0, coll("all_reduce", grads), coll("reduce_scatter", grads))
-    hide = last_backward_s if a.overlap_grad_reduce else 0.0
-    # ZeRO 0-2: the gradient reduction hides behind the last micro-batch's backward; ZeRO-1/2 then
-    # all-gather the updated parameters after the step
-    plain = maximum(0.0, sync - hide) + (zero >= 1) * coll("all_gather", trainable * prec.weight_bytes)
+    # ZeRO 0-2: a model chunk's gradients are reduced once the last micro-batch's backward has left it. With
+    # v chunks per stage (interleaving) the last micro-batch leaves chunk j ≈ j·pp chunk-steps before the
+    # end of the step, so the reduction of the first chunks runs during the rest of the backward; the last
+    # chunk's share hides only behind its own backward. ZeRO-1/2 then all-gather the updated parameters,
+    # which the next step's forward needs chunk by chunk in the same order (Megatron-Core).
+    v = c.virtual_stages
+    chunk_bwd, chunk_fwd = last_backward_s / v, compute_per_mb / 3 / v
+    reach = (v - 1) * c.pp + 1  # chunk-steps from the first chunk's last backward to the step's end
+    exposed_sync = (
+        maximum(0.0, maximum(sync / v - chunk_bwd, sync - reach * chunk_bwd))
+        if a.overlap_grad_reduce
+        else sync
+    )
+    gather = coll("all_gather", trainable * prec.weight_bytes)
+    if a.overlap_param_gather:
+        gather = maximum(0.0, gather - reach * chunk_fwd)
+    plain = exposed_sync + (zero >= 1) * gather
     # ZeRO-3: one communication stream carries two weight all-gathers per micro-batch and, in the last one,
     # the reduce-scatter too; what exceeds that micro-batch's compute is exposed (the window is used once)
     gathers = 2 * coll("all_gather", weights)
@@ -297,11 +384,20 @@ def step_time(
     links = links_of(sc, c, eff)
     ledgers = ledgers or stage_ledgers(sc, c)
     candidates = stage_candidates(sc, c)
-    stages = [_stage_parts(stage, eff, links, c.recompute) for stage in ledgers]
+    a = sc.assumptions
+    tp_overlap = c.tp if a.tp_comm_overlap else 0.0
+    stages = [
+        _stage_parts(stage, eff, links, c.recompute, tp_overlap, c.recompute_share) for stage in ledgers
+    ]
     schedule = sc.parallelism.effective_schedule if not is_array(c.schedule) else "1f1b"
     overlap = "dualpipe" if schedule == "dualpipe" else sc.parallelism.ep_overlap
     if overlap != "none":
         stages = [_overlapped(parts, schedule, c) for parts in stages]
+    if a.pp_comm_overlap and schedule != "dualpipe":
+        # sends and receives of one micro-batch run while the stage computes the next (Megatron's
+        # overlap_p2p_comm); the warm-up and drain ones have nothing to hide behind
+        unpaired = unpaired_share(schedule=schedule, pp=c.pp, micro_batches=c.micro_batches)
+        stages = [{**parts, "pp_comm": unpaired * parts["pp_comm"]} for parts in stages]
     totals = [sum_values(v for k, v in s.items() if k != "cp_hidden") for s in stages]
     t_max, worst = totals[0], dict(stages[0])
     for total, parts in zip(totals[1:], stages[1:], strict=True):
@@ -331,7 +427,8 @@ def step_time(
         "bubble": pipe - m * t_max,
         "dp_comm": dp_exposed,
         "optimizer": optimizer,
+        "overhead": eff.step_overhead_s,
     }
-    if not is_array(c.tp):
+    if not any(is_array(v) for v in out.values()):  # one configuration: plain floats
         out = {k: float(v) for k, v in out.items()}
     return StepTime(**out, efficiencies=eff)
