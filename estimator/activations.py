@@ -216,6 +216,8 @@ def _ffn_inner(model: ModelSpec, shape: ActShape, d_ff: Num, copies: Num) -> dic
     widths = FFN_SAVED_WIDTHS[model.ffn]
     unit = copies * x.act_bytes * x.tokens * d_ff / x.tp
     if not model.ffn_dropout or model.dropout == 0:
+        if model.gated_ffn:  # the gated product is fc2's input: kept apart so it can be recomputed
+            return {"ffn_inner": (widths - 1) * unit, "ffn_act_output": unit}
         return {"ffn_inner": widths * unit}
     # dropout between activation and fc2 (T5): fc2 reads the dropout output; the activation's output
     # is kept only where its own backward needs it (ReLU keeps its result)

@@ -96,7 +96,8 @@ def to_table(est: TrainingEstimate) -> str:
         f"  GPU-hours           {e.gpu_hours:,.0f}  (range "
         f"{_range(*e.gpu_hours_range, lambda h: f'{h:,.0f}')})",
         f"  cost                {cost}{price}{cost_range}",
-        f"  energy              {e.energy_kwh / 1000:,.1f} MWh, {e.co2_kg / 1000:,.1f} t CO2e"
+        f"  energy              {e.energy_kwh / 1000:,.1f} MWh, {e.co2_kg / 1000:,.1f} t CO2e "
+        f"(board power: {e.assumptions['energy']['board_power']})"
         + (
             ""
             if e.energy_cost_usd is None

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from estimator.cost import energy_cost_usd, energy_kwh
+from estimator.cost import board_power_w, energy_cost_usd, energy_kwh
 from estimator.errors import require_finite
 from estimator.feasibility import NOT_PRICED, shortfall_bytes, shortfall_text
 from estimator.inference import (
@@ -141,8 +141,8 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
     busy = rate / (replicas * capacity)
     kwh_month = energy_kwh(
         gpu_hours=gpus * HOURS_PER_MONTH,
-        board_power_w=sc.hardware.tdp_w,
-        power_fraction=sc.energy.power_fraction_of_tdp,
+        board_power_w=board_power_w(sc.hardware, sc.energy)[0],
+        power_fraction=1.0,
         pue=sc.energy.pue,
     )
     floor = sc.weight_bytes * count_active_read(sc) / (p.tp * sc.hardware.memory_bandwidth_bytes_per_s)

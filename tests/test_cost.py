@@ -55,3 +55,25 @@ def test_profile_price_used_when_scenario_has_none() -> None:
     assert est.usd_per_gpu_hour == 2.79 and est.assumptions["price"]["date"] == "2026-09-20"
     unpriced = estimate_training(make_scenario(hardware="mi300x", pricing={"usd_per_gpu_hour": None}))
     assert unpriced.cost_usd is None and "pricing.usd_per_gpu_hour" in unpriced.assumptions["price"]["source"]
+
+
+def test_energy_uses_measured_power_where_published() -> None:
+    """GPT-3 on 10,000 V100 for 14.8 days: Patterson et al. 2021 measured 330 W per accelerator (TDP 300 W)
+    and report 1,287 MWh at PUE 1.10; TDP × hours is 9 % under. The V100 profile carries the measurement;
+    a scenario's explicit fraction of TDP still wins."""
+    from estimator.cost import board_power_w
+    from estimator.profiles import load_hardware
+    from estimator.specs.workload import EnergySpec
+
+    v100 = load_hardware("v100-sxm2-32gb")
+    watts, source = board_power_w(v100, EnergySpec())
+    assert watts == 330 and "Patterson" in source
+    kwh = energy_kwh(
+        gpu_hours=gpu_hours(gpus=10_000, seconds=14.8 * SECONDS_PER_DAY),
+        board_power_w=watts,
+        power_fraction=1.0,
+        pue=1.10,
+    )
+    assert kwh / 1000 == pytest.approx(1287, rel=3e-3)
+    assert board_power_w(v100, EnergySpec(power_fraction_of_tdp=1.0))[0] == 300
+    assert "no published measurement" in board_power_w(load_hardware("h100-sxm-80gb"), EnergySpec())[1]

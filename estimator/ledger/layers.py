@@ -44,6 +44,7 @@ _ATTENTION_TERM_OP = {
 _FFN_TERM_OP = {
     "fc1_input": "fc1",
     "ffn_inner": "activation",
+    "ffn_act_output": "fc2",
     "ffn_inner_dropout_mask": "activation",
     "ffn_inner_dropout_output": "activation",
     "ffn_output_dropout_mask": "residual",
@@ -98,6 +99,8 @@ def gemm_op(
     p = weights or Weights()
     backward: Backward = "frozen_gemm" if (w.frozen and not trainable) else "gemm"
     narrow = w.cast_passes > 0 and not high_precision
+    if narrow and w.narrow_saved and saved:  # the input is kept as the narrow copy the GEMM read
+        saved = {term: value * w.narrow_bytes / w.act_bytes for term, value in saved.items()}
     return Op(
         name,
         "gemm",

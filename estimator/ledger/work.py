@@ -37,6 +37,7 @@ class Work:
     finetune: FinetuneSpec | None = None
     cast_passes: float = 0.0  # reads of a 16-bit GEMM input per fp8/fp4 cast (0: no narrow GEMMs)
     narrow_bytes: float = 1.0  # bytes per element of a narrow GEMM operand, scales included
+    narrow_saved: bool = False  # GEMM inputs kept for backward in the narrow format (DeepSeek-V3)
     attention_kernel: str = ""  # the fused attention kernel (flash2, cudnn, flash3; "" the default)
 
     @property

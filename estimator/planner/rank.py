@@ -23,16 +23,30 @@ def pareto_front(table: pd.DataFrame, rank_by: RankBy = "high") -> pd.DataFrame:
     return ordered[cost < best]
 
 
+TIE = 0.01  # plans within 1 % of the best on the objective are ties: the model cannot tell them apart
+
+
 def rank(table: pd.DataFrame, objective: Objective, top: int, rank_by: RankBy = "high") -> pd.DataFrame:
-    """The top `top` plans for the objective at the chosen end of their ranges (ties broken by the other
-    metric, then fewer GPUs)."""
+    """The top `top` plans for the objective at the chosen end of their ranges. Plans within TIE of the
+    best are ranked among themselves by the other metric (a cheaper plan that is as fast, a faster plan
+    that costs the same), inside the validated domain first, then fewer GPUs."""
     if table.empty:
         return table
     if objective == "pareto":
         return pareto_front(table, rank_by).head(top)
     days, usd = f"train_days{SUFFIX[rank_by]}", f"cost_usd{SUFFIX[rank_by]}"
-    keys = [usd, days, "gpus"] if objective == "cost" else [days, usd, "gpus"]
-    return table.sort_values(keys, kind="stable").head(top)
+    first, second = (usd, days) if objective == "cost" else (days, usd)
+    tied = table[first] <= table[first].min() * (1 + TIE)
+    outside = ~table["validated"].astype(bool) if "validated" in table else tied & False
+    order = pd.DataFrame(
+        {"group": ~tied, "outside": outside, "first": table[first], "second": table[second]},
+        index=table.index,
+    )
+    keys = ["group", "outside", "second", "first"] if tied.any() else ["first", "second"]
+    order = order.assign(gpus=table["gpus"]).sort_values([*keys, "gpus"], kind="stable")
+    ranked = table.loc[order.index]
+    rest = ranked[~tied.loc[order.index]].sort_values([first, second, "gpus"], kind="stable")
+    return pd.concat([ranked[tied.loc[order.index]], rest]).head(top)
 
 
 def _model_ref(sc: Scenario) -> Any:

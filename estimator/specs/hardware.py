@@ -119,6 +119,7 @@ class HardwareSpec(Frozen):
     inter_node_bandwidth_bytes_per_s: BytesPerS
     gpus_per_node: int = Field(gt=0, le=100_000)
     tdp_w: float = Field(ge=1.0, le=100_000)
+    measured_power_w: float | None = Field(default=None, ge=1.0, le=100_000)  # average in training, published
     prices: tuple[Price, ...] = ()
     sources: dict[str, str] = Field(default_factory=dict)
     notes: tuple[str, ...] = ()

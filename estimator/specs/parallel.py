@@ -44,6 +44,10 @@ class ParallelismSpec(Frozen):
     micro_batch: int = Field(default=1, gt=0, le=1_000_000)
     recompute: Recompute = "none"
     recompute_layers: int | None = Field(default=None, gt=0, le=100_000)  # block method: first N per chunk
+    # what selective recomputation repeats besides the unfused attention core (DeepSeek-V3 Sec. 3.2.3:
+    # "norms" — every RMSNorm/LayerNorm; "mla_up" — MLA's query and key-value up-projections; "swiglu" —
+    # the gated activation's output, recomputed from its kept input)
+    recompute_ops: tuple[Literal["norms", "mla_up", "swiglu"], ...] = ()
     schedule: Schedule | None = None
     stage_layers: tuple[int, ...] | None = None
     first_stage_layers: int | None = Field(default=None, gt=0, le=100_000)

@@ -45,12 +45,14 @@ class Recipe:
     """A low-precision scaling recipe: bytes per element of the narrow GEMM operands (scales included) and
     the passes over a 16-bit tensor its cast takes (1: the scale is known before the cast — delayed scaling,
     or computed per tile inside the cast kernel; 2: a separate amax reduction first — current/dynamic
-    tensor-wise scaling)."""
+    tensor-wise scaling). `narrow_saved`: the GEMM inputs kept for backward are the narrow copies the
+    forward made (DeepSeek-V3 Sec. 3.3.3 caches them in FP8), not 16-bit tensors."""
 
     name: RecipeName
     element_bytes: float
     cast_passes: float
     note: str
+    narrow_saved: bool = False
 
 
 RECIPES: dict[str, Recipe] = {
@@ -74,6 +76,7 @@ RECIPES: dict[str, Recipe] = {
         1.0,
         "FP8 with 1×128 activation and 128×128 weight tiles, "
         "an fp32 scale each, computed in the cast (DeepSeek-V3 Sec. 3.3.2)",
+        narrow_saved=True,
     ),
     "mxfp8": Recipe(
         "mxfp8", 1.0 + 1 / 32, 1.0, "MXFP8: one e8m0 scale per 32 elements (OCP MX spec; Blackwell)"

@@ -75,15 +75,17 @@ class PricingSpec(Frozen):
 class EnergySpec(Frozen):
     """Energy and carbon assumptions.
 
-    Energy = GPU-hours × TDP × `power_fraction_of_tdp` × `pue` (the method of the Llama 2/3 model cards
-    and of Patterson et al. 2021); CO2 = energy × `kg_co2_per_kwh`.
-    Defaults: fraction 1.0 (TDP × hours, as Meta's model cards), PUE 1.1 (Patterson et al. 2021 Table 4
+    Energy = GPU-hours × board power × `pue`; CO2 = energy × `kg_co2_per_kwh`. Board power is the
+    average power measured in training where a source publishes it for the accelerator (the profile's
+    `measured_power_w`: V100 330 W against its 300 W TDP, Patterson et al. 2021 Table 4), else TDP ×
+    `power_fraction_of_tdp` (1.0 when not given: Meta's model cards). Giving the fraction always uses it.
+    Defaults: PUE 1.1 (Patterson et al. 2021 Table 4
     for the GPT-3 datacenter; LLaMA-1 §6), 0.429 kgCO2e/kWh (US average mix, Patterson et al. 2021).
     `usd_per_kwh` prices the electricity as `energy_cost_usd` (e.g. 0.0806, the 2023 US industrial average,
     EIA); it is reported beside, not added to, the GPU-hour cost, which for rented GPUs includes power.
     """
 
-    power_fraction_of_tdp: float = Field(default=1.0, gt=0.0, le=1.5)
+    power_fraction_of_tdp: float | None = Field(default=None, gt=0.0, le=1.5)
     pue: float = Field(default=1.1, ge=1.0, le=3.0)
     kg_co2_per_kwh: float = Field(default=0.429, ge=0.0, le=2.0)
     usd_per_kwh: float | None = Field(

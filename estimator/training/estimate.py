@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from estimator.cost import energy_cost_usd
+from estimator.cost import board_power_w, energy_cost_usd
 from estimator.errors import require_finite
 from estimator.feasibility import NOT_PRICED, fit_suggestions, shortfall_bytes, shortfall_text
 from estimator.flops import training_flops_6nd
@@ -82,11 +82,12 @@ def _assumptions(sc: Scenario, price_info: dict[str, Any], st: StepTime, range_n
         "price": price_info,
         "energy": {
             "power_fraction_of_tdp": e.power_fraction_of_tdp,
-            "board_power_w": sc.hardware.tdp_w,
+            "board_power_w": board_power_w(sc.hardware, e)[0],
+            "board_power": board_power_w(sc.hardware, e)[1],
             "pue": e.pue,
             "kg_co2_per_kwh": e.kg_co2_per_kwh,
             "usd_per_kwh": e.usd_per_kwh,
-            "source": "GPU-hours × TDP × fraction × PUE (Llama 2 model card; Patterson et al. 2021)",
+            "source": "GPU-hours × board power × PUE (Patterson et al. 2021; Llama 2 model card)",
         },
     }
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from estimator.columns import Columns
-from estimator.cost import co2_kg, cost_usd, energy_kwh, gpu_hours, steps_for_tokens
+from estimator.cost import board_power_w, co2_kg, cost_usd, energy_kwh, gpu_hours, steps_for_tokens
 from estimator.ledger.account import (
     RECOMPUTE_NAMES,
     executed_flops,
@@ -164,8 +164,8 @@ def evaluate(
     usd = math.nan if price is None else price
     kwh = energy_kwh(
         gpu_hours=hours,
-        board_power_w=sc.hardware.tdp_w,
-        power_fraction=sc.energy.power_fraction_of_tdp,
+        board_power_w=board_power_w(sc.hardware, sc.energy)[0],
+        power_fraction=1.0,
         pue=sc.energy.pue,
     )
     hours_low, hours_high = (

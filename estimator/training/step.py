@@ -61,6 +61,7 @@ def base_work(sc: Scenario, c: Columns) -> Work:
         finetune=sc.finetune,
         cast_passes=recipe.cast_passes if recipe else 0.0,
         narrow_bytes=recipe.element_bytes if recipe else 1.0,
+        narrow_saved=bool(recipe and recipe.narrow_saved),
         attention_kernel=sc.assumptions.attention_kernel,
     )
 
@@ -160,6 +161,13 @@ def stage_ledgers(sc: Scenario, c: Columns) -> list[StageOps]:
     for cand in stage_candidates(sc, c):
         ops = stage_ops(sc.model, work, sequence_shape(sc), cand.stack, frac)
         ops = replace(ops, extras=(*ops.extras, (1, (send,))))
+        if sc.parallelism.recompute_ops:
+            ops = replace(
+                ops,
+                layers=tuple(
+                    (n, selective_ops(layer, sc.parallelism.recompute_ops)) for n, layer in ops.layers
+                ),
+            )
         if not sc.assumptions.fused_elementwise:
             ops = replace(
                 ops,
@@ -168,6 +176,28 @@ def stage_ledgers(sc: Scenario, c: Columns) -> list[StageOps]:
             )
         out.append(ops)
     return out
+
+
+def selective_ops(ops: tuple[Op, ...], names: tuple[str, ...]) -> tuple[Op, ...]:
+    """`ops` with the extra selective recomputation of `names`: "norms" drops every norm's saved input and
+    repeats the norm; "mla_up" drops the queries, keys and values MLA's up-projections produce for the
+    attention core and repeats those projections; "swiglu" drops the gated product fc2 reads and repeats
+    the activation (DeepSeek-V3 Sec. 3.2.3 and 3.3.3)."""
+    out = []
+    for op in ops:
+        if "norms" in names and op.kind == "norm":
+            op = replace(op, selective_drop=(*op.selective_drop, *op.saved_terms), selective_recompute=True)
+        elif "mla_up" in names and op.name in ("q_up_proj", "kv_up_proj"):
+            op = replace(op, selective_recompute=True)
+        elif "mla_up" in names and op.kind == "attention":
+            drop = tuple(k for k in ("q", "k", "v") if k in op.saved_terms)
+            op = replace(op, selective_drop=(*op.selective_drop, *drop))
+        elif "swiglu" in names and op.name.endswith("activation"):
+            op = replace(op, selective_recompute=True)
+        elif "swiglu" in names and op.name.endswith("fc2") and "ffn_act_output" in op.saved_terms:
+            op = replace(op, selective_drop=(*op.selective_drop, "ffn_act_output"))
+        out.append(op)
+    return tuple(out)
 
 
 def eager_traffic() -> dict[str, float]:
