@@ -301,3 +301,22 @@ def test_deepseek_v3_example_as_published() -> None:
     assert est.gpu_hours_range[0] <= 2.664e6 <= est.gpu_hours_range[1]
     assert 0.8 < est.gpu_hours / 2.664e6 < 1.0
     assert est.params_total == 671_026_404_352
+
+
+@pytest.mark.parametrize("path", sorted(__import__("glob").glob("examples/*.yaml")))
+def test_every_example_scenario_runs(path: str) -> None:
+    """Each example under examples/ loads and estimates (training or serving, by its shape)."""
+    from estimator.scenario_io import load_inference_scenario, load_scenario
+    from estimator.textio import read_yaml
+
+    data = read_yaml(path)
+    if "inference" in data or "traffic" in data:
+        from estimator.serving import estimate_inference
+
+        assert estimate_inference(load_inference_scenario(path)).fits_in_memory
+    elif "plan" in data:
+        assert load_scenario(path).plan is not None
+    else:
+        from estimator.training import estimate_training
+
+        assert estimate_training(load_scenario(path)).fits_in_memory, path
