@@ -96,6 +96,8 @@ def _validate(args: argparse.Namespace) -> str:
         blocks = v.fitted_blocks()
         for path in v.write_fitted(blocks):
             sys.stderr.write(f"wrote the fitted calibration into {path}\n")
+        v.write_summary()
+        sys.stderr.write(f"wrote {v.SUMMARY_FILE}\n")
     rows = v.validate(args.set)
     groups = v.summaries(rows)
     fitted = v.full_fit() if args.fit else {}

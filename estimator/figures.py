@@ -151,7 +151,7 @@ def validation_scatter(rows: pd.DataFrame) -> go.Figure:
     fig.add_trace(
         go.Scatter(x=[0.5, top], y=[0.5, top], mode="lines", name="identity", line=dict(dash="dash"))
     )
-    for source, group in rows.groupby("source"):
+    for source, group in rows.groupby("family" if "family" in rows else "source"):
         fig.add_trace(
             go.Scatter(
                 x=group["measured_s"],
@@ -162,7 +162,7 @@ def validation_scatter(rows: pd.DataFrame) -> go.Figure:
             )
         )
     fig.update_layout(
-        title="Predicted vs measured iteration time (s)",
+        title="Predicted vs measured seconds per step (log-log), by source family",
         xaxis_title="measured s",
         yaxis_title="predicted s",
         xaxis_type="log",

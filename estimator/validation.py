@@ -604,3 +604,51 @@ def write_fitted(blocks: dict[str, FittedCalibration], directory: Path = PROFILE
     for cached in (runs, _by_id, _prepared, cross_validated, full_fit, _run_files):
         cached.cache_clear()
     return written
+
+
+SUMMARY_FILE = DATA / "validation_summary.yaml"
+
+
+def summary_record() -> dict[str, Any]:
+    """What reports and the dashboard quote, computed afresh: per set and per generation, the in-sample
+    and leave-one-source-out median and max |error|, and every run's row."""
+    rows = validate("all")
+    a100 = {r.id for r in runs("a100")}
+    sets = {
+        "a100": [r for r in rows if r.run in a100],
+        "modern": [r for r in rows if r.run not in a100],
+        "all": rows,
+    }
+    return {
+        "sets": {
+            name: {"in_sample": summary(members), "cross_validated": summary(members, cv=True)}
+            for name, members in sets.items()
+        },
+        "by_generation": {k: g for k, g in summaries(rows).items() if k != "all"},
+        "rows": [
+            {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.as_dict().items()} for r in rows
+        ],
+    }
+
+
+def write_summary(path: Path = SUMMARY_FILE) -> dict[str, Any]:
+    import datetime
+
+    import yaml
+
+    record = {
+        **summary_record(),
+        "date": datetime.date.today().isoformat(),
+        "command": FIT_COMMAND,
+        "note": "written by the command above; tests hold it equal to what the validation computes",
+    }
+    path.write_text(yaml.safe_dump(record, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
+    stored_summary.cache_clear()
+    return record
+
+
+@functools.cache
+def stored_summary() -> dict[str, Any]:
+    """The validation summary `estimator validate --fit --write` stored (reports never rerun the fit)."""
+    data: dict[str, Any] = read_yaml(SUMMARY_FILE)
+    return data

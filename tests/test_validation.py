@@ -123,3 +123,13 @@ def test_estimates_do_not_run_the_validation() -> None:
     finally:
         v.validate = original
     assert not calls
+
+
+def test_stored_summary_equals_what_validation_computes() -> None:
+    """Reports and the dashboard quote validation_summary.yaml; it is what the validation gives now."""
+    stored, fresh = v.stored_summary(), v.summary_record()
+    for name in ("a100", "modern", "all"):
+        for kind in ("in_sample", "cross_validated"):
+            for key, value in fresh["sets"][name][kind].items():
+                assert stored["sets"][name][kind][key] == pytest.approx(value, rel=1e-9), (name, kind, key)
+    assert len(stored["rows"]) == len(fresh["rows"]) == 68

@@ -21,7 +21,7 @@ from estimator.specs.scenario import Scenario
 from estimator.sweeps import gpu_count_sweep, hardware_comparison, sensitivity
 from estimator.textio import read_yaml
 from estimator.training import estimate_training
-from estimator.validation import summary, validate
+from estimator.validation import stored_summary
 
 ALTERNATIVE_HARDWARE = ("a100-sxm-80gb", "h100-sxm-80gb", "h200-sxm-141gb", "b200-sxm-180gb")
 
@@ -71,7 +71,7 @@ def _alternatives(sc: Scenario, est: TrainingEstimate) -> tuple[pd.DataFrame, di
         result = plan(template, spec, progress=False)
     except InputError:
         return pd.DataFrame(), None
-    top = rank(result.table, "cost", 6)
+    top = rank(result.table, "cost", 6, spec.rank_by)
     if top.empty:
         return top, None
     best = top.iloc[0]
@@ -119,5 +119,5 @@ def build_report(
             report.serving.append(ServingSection(sc.name, estimate_inference(sc)))
         else:
             report.training.append(training_section(load_scenario(path), alternatives))
-    report.validation = summary(validate())
+    report.validation = stored_summary()["sets"]["all"]["cross_validated"]
     return report
