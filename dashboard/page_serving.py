@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 from pydantic import ValidationError
 
@@ -20,6 +22,13 @@ SHIPPED = {
     "Content-writing tool": "serving-content-writing.yaml",
     "Tutoring assistant": "serving-tutoring.yaml",
 }
+
+
+@st.cache_data(show_spinner="Simulating the engine at ten request rates…", max_entries=32)
+def _latency_vs_rate(scenario_json: str) -> list[dict[str, float]]:
+    from estimator.engine import latency_vs_rate
+
+    return latency_vs_rate(InferenceScenario.model_validate_json(scenario_json), points=8, requests=400)
 
 
 def render() -> None:
@@ -106,8 +115,31 @@ def render() -> None:
         f"{'met' if est.meets_ttft_target else 'MISSED'}, per token "
         f"{'met' if est.meets_tpot_target else 'MISSED'}."
     )
+    _charts(sc, est, data["traffic"])
+    with st.expander("Assumptions"):
+        st.json(est.assumptions)
+
+
+def _charts(sc: InferenceScenario, est: Any, traffic: dict[str, float]) -> None:
+    """Latency and throughput against batch; latency percentiles against the request rate (simulated)."""
     rows = latency_vs_batch(sc)
     if rows:
         st.plotly_chart(charts.latency_vs_batch(rows), key="chart_latency")
-    with st.expander("Assumptions"):
-        st.json(est.assumptions)
+    if not est.fits_in_memory:
+        return
+    curve = _latency_vs_rate(sc.model_dump_json())
+    st.plotly_chart(
+        charts.latency_vs_rate(curve, traffic["ttft_target_s"], traffic["tpot_target_s"]),
+        key="chart_latency_rate",
+    )
+    if est.load:
+        t = est.load["ttft_s"]
+        st.caption(
+            f"At {sc.traffic.rate_per_s if sc.traffic else 0:,.3g} requests/s on {est.replicas} replica(s): "
+            f"TTFT p50 {t['p50'] * 1e3:,.0f} ms, p99 {t['p99'] * 1e3:,.0f} ms; "
+            + (
+                f"goodput {est.load['goodput_requests_per_s']:,.2f} requests/s."
+                if "goodput_requests_per_s" in est.load
+                else est.load.get("slo_reason", "")
+            )
+        )

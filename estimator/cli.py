@@ -89,8 +89,47 @@ def _hardware_list(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _validate_serving(args: argparse.Namespace) -> str:
+    from estimator import serving_validation as sv
+
+    if args.write:
+        for path in sv.write_serving(sv.serving_blocks()):
+            sys.stderr.write(f"wrote the serving calibration into {path}\n")
+        sv.write_serving_summary()
+        sys.stderr.write(f"wrote {sv.SUMMARY_FILE}\n")
+    rows = sv.validate_serving()
+    groups = sv.serving_summaries(rows)
+    if args.format == "json":
+        return json.dumps({"rows": [r.as_dict() for r in rows], "by_metric": groups}, indent=2) + "\n"
+    lines = [
+        f"{'measurement':<44} {'metric':<10} {'measured':>10} {'predicted':>10} {'error':>7} {'LOMO':>7}"
+    ]
+    for r in rows:
+        unit = 1000 if r.metric == "ttft" else 1
+        lines.append(
+            f"{r.run:<44} {r.metric:<10} {r.measured * unit:>10.4g} {r.predicted * unit:>10.4g} "
+            f"{r.error:>+7.1%} {r.cv_error:>+7.1%}"
+        )
+    lines.append("")
+    for name, g in groups.items():
+        ins, cv = g["in_sample"], g["cross_validated"]
+        lines.append(
+            f"{name:<20} {int(ins['runs']):>3} runs: in sample median {ins['median_abs_error']:.1%} max "
+            f"{ins['max_abs_error']:.1%}; leave-one-model-out median {cv['median_abs_error']:.1%} max "
+            f"{cv['max_abs_error']:.1%}"
+        )
+    lines.append(
+        "throughput: output tokens/s per GPU of TensorRT-LLM 0.9.0's static batches; ttft in ms at batch 1. "
+        "LOMO: each model's rows predicted by the serving calibration fitted on the other models."
+    )
+    return "\n".join(lines) + "\n"
+
+
 def _validate(args: argparse.Namespace) -> str:
     from estimator import validation as v
+
+    if args.serving:
+        return _validate_serving(args)
 
     if args.write:
         blocks = v.fitted_blocks()
@@ -252,9 +291,38 @@ def _infer(args: argparse.Namespace) -> str:
     e = est
 
     def usd(x: float | None) -> str:
-        if not e.fits_in_memory:
+        if not e.fits_in_memory or not e.load.get("slo_feasible", True):
             return "not priced"
         return "n/a (no price)" if x is None else fmt_usd(x)
+
+    load = e.load
+    under_load = []
+    if load:
+        t, p = load["ttft_s"], load["tpot_s"]
+        under_load = [
+            f"  under load         {load['method']}",
+            f"                     TTFT p50 {t['p50'] * 1e3:,.1f} / p90 {t['p90'] * 1e3:,.1f} / p99 "
+            f"{t['p99'] * 1e3:,.1f} ms; per token p50 {p['p50'] * 1e3:,.2f} / p99 {p['p99'] * 1e3:,.2f} ms",
+        ]
+        if "goodput_requests_per_s" in load:
+            under_load.append(
+                f"                     goodput {load['goodput_requests_per_s']:,.2f} requests/s meeting both "
+                f"targets; KV cache {load['kv_utilisation']:.0%} used on average; "
+                f"{load['preemptions_per_request']:.3f} preemptions per request"
+            )
+        if "prefill_replicas" in load:
+            under_load.append(
+                f"                     disaggregated: {load['prefill_replicas']} prefill replica(s), KV "
+                "transfer "
+                f"{load['kv_transfer_s'] * 1e3:,.1f} ms per request"
+            )
+        if not load.get("slo_feasible", True):
+            under_load.append(f"  NOT FEASIBLE: {load['slo_reason']}; no cost is given.")
+        if sc.speculative is not None:
+            under_load.append(
+                f"  speculative        {load['speculative_tokens_per_step']:.2f} tokens per target step "
+                f"(k {sc.speculative.k}, acceptance {sc.speculative.acceptance})"
+            )
 
     lines = [
         f"{e.scenario}: {e.model} on {e.gpus_per_replica} × {e.hardware} per replica",
@@ -270,12 +338,13 @@ def _infer(args: argparse.Namespace) -> str:
         f"  memory per GPU     {fmt_bytes(e.memory_per_gpu_bytes['total'])} ("
         + ", ".join(f"{k} {fmt_bytes(v)}" for k, v in e.memory_per_gpu_bytes.items() if k != "total")
         + f"); {'fits' if e.fits_in_memory else 'DOES NOT FIT'}; max context {e.max_context_tokens:,} tokens",
+        *under_load,
         f"  deployment         {e.replicas} replica(s), {e.gpus_needed} GPUs, {e.utilisation:.0%} busy"
         + (
             ""
             if e.meets_ttft_target is None
-            else f"; TTFT target {'met' if e.meets_ttft_target else 'MISSED'}, "
-            f"per-token target {'met' if e.meets_tpot_target else 'MISSED'}"
+            else f"; p99 TTFT target {'met' if e.meets_ttft_target else 'MISSED'}, "
+            f"p99 per-token target {'met' if e.meets_tpot_target else 'MISSED'}"
         ),
         f"  cost               {usd(e.usd_per_million_tokens)} per million tokens (input "
         f"{usd(e.usd_per_million_input_tokens)}, "
@@ -428,6 +497,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     val.add_argument(
         "--fit", action="store_true", help="also show the calibration refitted per generation and profile"
+    )
+    val.add_argument(
+        "--serving",
+        action="store_true",
+        help="the serving model against TensorRT-LLM's published tables (throughput and TTFT) instead",
     )
     val.add_argument(
         "--write",

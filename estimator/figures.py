@@ -138,6 +138,43 @@ def latency_vs_batch(rows: list[dict[str, Any]]) -> go.Figure:
     return fig
 
 
+def latency_vs_rate(rows: list[dict[str, Any]], ttft_target_s: float, tpot_target_s: float) -> go.Figure:
+    """p50 and p99 time to first token and per output token of one replica against the request rate."""
+    frame = pd.DataFrame(rows)
+    fig = go.Figure()
+    for q, dash in (("p50", "solid"), ("p99", "dash")):
+        fig.add_trace(
+            go.Scatter(
+                x=frame["rate_per_s"],
+                y=frame[f"ttft_{q}_s"] * 1e3,
+                name=f"TTFT {q} (ms)",
+                mode="lines+markers",
+                line=dict(dash=dash),
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=frame["rate_per_s"],
+                y=frame[f"tpot_{q}_s"] * 1e3,
+                name=f"per token {q} (ms)",
+                mode="lines+markers",
+                line=dict(dash=dash),
+                yaxis="y2",
+            )
+        )
+    fig.add_hline(y=ttft_target_s * 1e3, line_dash="dot", annotation_text="TTFT target")
+    fig.update_layout(
+        title="Latency percentiles vs request rate (one replica, simulated)",
+        xaxis_title="requests per second",
+        yaxis_title="time to first token (ms)",
+        yaxis_type="log",
+        yaxis2=dict(title="ms per output token", overlaying="y", side="right"),
+        height=400,
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
+    return fig
+
+
 def hardware_bars(table: pd.DataFrame, column: str, title: str) -> go.Figure:
     ok = table.dropna(subset=[column])
     fig = go.Figure(go.Bar(x=ok["hardware"], y=ok[column]))

@@ -19,6 +19,7 @@ from estimator.ledger.work import Work
 from estimator.num import Num
 from estimator.params import count_params
 from estimator.roofline import Efficiencies, efficiency_defaults, resolve_efficiencies
+from estimator.specs.hardware import ServingCalibration
 from estimator.specs.inference import InferenceScenario
 from estimator.specs.model import ModelSpec
 from estimator.training.shape import executed_causal_fraction
@@ -26,8 +27,57 @@ from estimator.training.shape import executed_causal_fraction
 KERNELS_PER_LAYER = 10  # norms, QKV, RoPE, attention, output, residuals, FFN: launches a decode step pays
 
 
-def efficiencies(sc: InferenceScenario) -> Efficiencies:
-    return resolve_efficiencies(sc.hardware, sc.precision)
+def efficiencies(sc: InferenceScenario, serving: ServingCalibration | None | bool = True) -> Efficiencies:
+    """The serving efficiencies: the profile's best-shape GEMM fractions (as training's) at the share a
+    serving engine sustains, the HBM share decode streaming reaches and the per-step cost, from the
+    generation's serving calibration (`serving`: True the profile's, None the documented defaults)."""
+
+    from estimator.roofline import sustained_fraction
+
+    hw = sc.hardware
+    if serving is True:
+        serving = hw.calibration.serving if hw.calibration else None
+    base = resolve_efficiencies(hw, sc.precision, False)
+    if not serving:
+        return base
+    default, _ = sustained_fraction(None, sc.precision)
+    return scale_serving(
+        base,
+        serving.sustained / default,
+        serving.memory_bandwidth_efficiency,
+        serving.step_overhead_s,
+        serving.moe_gemm_share,
+        serving.prefill_overhead_s,
+        serving.kv_bandwidth_efficiency,
+    )
+
+
+def scale_serving(
+    base: Efficiencies,
+    k: Num,
+    memory: Num,
+    overhead: Num,
+    moe: Num = 1.0,
+    prefill: Num = 0.0,
+    kv: Num | None = None,
+) -> Efficiencies:
+    """`base` with its GEMM and attention shares scaled by `k`, HBM efficiency `memory` and a per-step cost
+    (array-safe: the serving fit scores many candidates at once)."""
+    from dataclasses import replace
+
+    def one(eff: Efficiencies) -> Efficiencies:
+        return replace(
+            eff,
+            gemm_max=eff.gemm_max * k,
+            attention_max=eff.attention_max * k,
+            attention_by_kernel={n: v * k for n, v in eff.attention_by_kernel.items()},
+            memory=memory,
+            moe_share=moe,
+            attention_memory=kv,
+        )
+
+    out = replace(one(base), step_overhead_s=overhead, prefill_overhead_s=prefill)
+    return replace(out, high=one(base.high)) if base.high is not None else out
 
 
 def serving_work(
@@ -47,7 +97,7 @@ def serving_work(
         kv_len=kv_len,
         tp=1 if whole_replica else sc.parallelism.tp,
         act_bytes=sc.act_bytes,
-        weight_bytes=sc.weight_bytes,
+        weight_bytes=sc.weight_bytes / sc.weight_stream_factor,  # dequantising kernels stream slower
         kv_bytes=sc.kv_bytes,
         flash=sc.flash_attention,
         causal_fraction=causal,
@@ -64,10 +114,11 @@ def _forward_s(ops: tuple[Op, ...] | list[Op], eff: Efficiencies, links: Links) 
 
 
 def prefill_time_s(
-    sc: InferenceScenario, *, prompt_tokens: float, batch: int, eff: Efficiencies | None = None
-) -> float:
-    """Time to first token: one forward over the prompts (causal, FlashAttention skipping masked blocks when
-    on), through the pp stages one after another, then the logits of the last position."""
+    sc: InferenceScenario, *, prompt_tokens: float, batch: Num, eff: Efficiencies | None = None
+) -> Num:
+    """One engine step that prefills `batch` prompts together (causal, FlashAttention skipping masked
+    blocks when on), through the pp stages one after another, and samples each prompt's first token from
+    the logits of its last position: at batch 1 this is the time to first token."""
     eff = eff or efficiencies(sc)
     model = sc.model
     links = _links(sc, eff)
@@ -81,7 +132,7 @@ def prefill_time_s(
     else:
         work = serving_work(sc, sequences=batch, q_len=prompt_tokens, kv_len=prompt_tokens, causal=causal)
         layers = model.n_layers * _forward_s(layer_ops(model, work), eff, links)
-    return float(layers + _logits_step_s(sc, eff, batch))
+    return layers + _logits_step_s(sc, eff, batch) + eff.prefill_overhead_s
 
 
 def _logits_step_s(sc: InferenceScenario, eff: Efficiencies, sequences: Num) -> Num:
@@ -195,7 +246,7 @@ def decode_step(
         kv_s=layers * parts["attention"],
         elementwise_s=layers * parts["elementwise"],
         tp_comm_s=layers * parts["collective"],
-        overhead_s=layers * KERNELS_PER_LAYER * tau,
+        overhead_s=layers * KERNELS_PER_LAYER * tau + eff.step_overhead_s,
         logits_s=_logits_step_s(sc, eff, sequences),
     )
 

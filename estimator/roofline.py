@@ -51,11 +51,11 @@ class Efficiencies:
     """Resolved efficiencies of one accelerator for one compute dtype, with where each came from."""
 
     peak_flops_per_s: float
-    gemm_max: float
+    gemm_max: Num  # arrays only while the calibration fit scores candidates
     gemm_half_flops: float
-    attention_max: float
+    attention_max: Num
     attention_half_flops: float
-    memory: float
+    memory: Num
     memory_bandwidth_bytes_per_s: float
     intra_bandwidth_bytes_per_s: float
     intra_alpha_s: float
@@ -63,17 +63,23 @@ class Efficiencies:
     inter_alpha_s: float
     sources: dict[str, str]
     high: Efficiencies | None = None  # the 16-bit efficiencies, for the ops an fp8/fp4 recipe keeps in bf16
-    step_overhead_s: float = 0.0  # fixed seconds per optimizer step (the generation's fitted calibration)
-    attention_by_kernel: dict[str, float] = field(default_factory=dict)  # max per fused-attention kernel
+    step_overhead_s: Num = 0.0  # fixed seconds per optimizer step (the generation's fitted calibration)
+    attention_by_kernel: dict[str, Num] = field(default_factory=dict)  # max per fused-attention kernel
+    moe_share: Num = 1.0  # grouped expert GEMMs' share of dense GEMM efficiency (serving calibration)
+    prefill_overhead_s: Num = 0.0  # fixed cost of a prefill call (serving calibration)
+    attention_memory: Num | None = None  # HBM share attention kernels stream at (None: `memory`)
 
     def gemm_time_s(self, flops: Num, bytes_moved: Num) -> Num:
         return self._kernel_time_s(flops, bytes_moved, self.gemm_max, self.gemm_half_flops)
 
     def attention_time_s(self, flops: Num, bytes_moved: Num, kernel: str = "") -> Num:
         eta = self.attention_by_kernel.get(kernel, self.attention_max)
-        return self._kernel_time_s(flops, bytes_moved, eta, self.attention_half_flops)
+        memory = self.memory if self.attention_memory is None else self.attention_memory
+        return self._kernel_time_s(flops, bytes_moved, eta, self.attention_half_flops, memory)
 
-    def _kernel_time_s(self, flops: Num, bytes_moved: Num, eta_max: float, half_flops: float) -> Num:
+    def _kernel_time_s(
+        self, flops: Num, bytes_moved: Num, eta_max: Num, half_flops: float, memory: Num | None = None
+    ) -> Num:
         compute = compute_time_s(
             flops=flops, peak_flops_per_s=self.peak_flops_per_s, eta_max=eta_max, half_flops=half_flops
         )
@@ -81,7 +87,7 @@ class Efficiencies:
             compute_s=compute,
             bytes_moved=bytes_moved,
             bandwidth_bytes_per_s=self.memory_bandwidth_bytes_per_s,
-            memory_efficiency=self.memory,
+            memory_efficiency=self.memory if memory is None else memory,
         )
 
     def link(self, inside: Num) -> tuple[Num, Num]:
@@ -160,7 +166,7 @@ def _resolve(hw: HardwareSpec, dtype: ComputeDtype, fitted: FittedCalibration | 
     else:
         att_max = gemm_max * float(d["attention_max_fraction_of_gemm"]["value"])
         att_half, src["attention"] = half, "gemm × attention_max_fraction_of_gemm (defaults)"
-    by_kernel = {
+    by_kernel: dict[str, Num] = {
         kernel: gemm_max * float(table[hw.generation]) * sustained
         for kernel, table in d["attention_kernels"].items()
         if isinstance(table, dict) and hw.generation in table

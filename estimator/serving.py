@@ -27,17 +27,17 @@ ASSUMPTIONS = {
     "engine": "an optimised engine (CUDA graphs, fused kernels, FlashAttention, continuous batching as in "
     "vLLM "
     "or TensorRT-LLM); eager PyTorch decode is launch-bound and slower",
-    "batching": "continuous: `batch` sequences decode together; each request's prefill runs on its own, "
-    "between "
-    "decode steps (no chunked-prefill overlap)",
+    "batching": "continuous batching with chunked prefill (engine.max_batch sequences, engine.token_budget "
+    "tokens per step, decode first), a paged KV cache with recompute preemption (estimator.engine); without "
+    "traffic, `batch` sequences decode together and TTFT is one prompt's prefill",
     "context": "decode time at the mean context (prompt + half the output); memory at the p95 prompt + p95 "
     "output",
     "beam_search": "k hypotheses per request in the batch and in the KV cache, prefill over k copies "
     "(Hugging Face "
     "generate); no prefix sharing",
     "pipeline": "pp stages run one after another for a token: pp adds memory, not speed, to one replica",
-    "queueing": "replicas run at most `max_utilisation` busy to keep time-to-first-token near its no-queue "
-    "value",
+    "queueing": "with traffic: Poisson arrivals split evenly over replicas; the replica count is the "
+    "smallest whose simulated p99 TTFT and TPOT meet the targets",
 }
 
 
@@ -76,6 +76,7 @@ class InferenceEstimate(BaseModel):
     energy_cost_usd_per_month: float | None
     memory_shortfall_bytes: float
     fit_suggestions: list[str]
+    load: dict[str, Any]  # under traffic: percentiles, goodput, KV use, replicas from the engine simulator
     assumptions: dict[str, Any]
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -117,25 +118,31 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
     )
     seqs = batch * req.hypotheses
     step = decode_step(sc, sequences=seqs, context=ctx_mean, eff=eff)
-    ttft = prefill_time_s(sc, prompt_tokens=prompt, batch=req.hypotheses, eff=eff) + step.total
+    ttft = float(prefill_time_s(sc, prompt_tokens=prompt, batch=req.hypotheses, eff=eff))  # 1st token too
     mem = serving_memory(sc, batch=batch, context=ctx_high, prompt=req.prompt_tokens.high)
-    prefill_one = prefill_time_s(sc, prompt_tokens=prompt, batch=req.hypotheses, eff=eff)
+    prefill_one = float(prefill_time_s(sc, prompt_tokens=prompt, batch=req.hypotheses, eff=eff))
     gpu_s_per_request = float(prefill_one + out * step.total / batch)  # replica-seconds each request occupies
     capacity = 1.0 / gpu_s_per_request  # requests/s of one replica kept busy
+    load: dict[str, Any] = {}
+    tpot = float(step.total)
     if traffic is not None:
-        replicas = max(1, math.ceil(traffic.rate_per_s / (capacity * traffic.max_utilisation)))
         rate = traffic.rate_per_s
-        ttft_high = (
-            prefill_time_s(sc, prompt_tokens=req.prompt_tokens.high, batch=req.hypotheses, eff=eff)
-            + step.total
-        )
-        meets_ttft, meets_tpot = ttft_high <= traffic.ttft_target_s, step.total <= traffic.tpot_target_s
+        load = serve_traffic(sc, rate, traffic.ttft_target_s, traffic.tpot_target_s, mem.fits)
+        replicas = int(load["replicas"])
+        batch = max(1, int(round(load["batch"])))
+        seqs = batch * req.hypotheses
+        ttft, tpot = load["ttft_s"]["p50"], load["tpot_s"]["p50"]
+        capacity = load["capacity_per_s"]
+        gpu_s_per_request = 1.0 / capacity
+        meets_ttft = load["ttft_s"]["p99"] <= traffic.ttft_target_s
+        meets_tpot = load["tpot_s"]["p99"] <= traffic.tpot_target_s
     else:
         replicas, rate, meets_ttft, meets_tpot = 1, capacity, None, None
-    gpus = replicas * sc.gpus
+    gpus = replicas * sc.gpus + int(load.get("prefill_gpus", 0))
     price = _price(sc)
     fits = mem.fits
-    hourly = gpus * price if price and fits else None  # a replica that does not fit gets no price
+    feasible = fits and load.get("slo_feasible", True)
+    hourly = gpus * price if price and feasible else None  # no price for what does not fit or meet its SLO
     tokens_in_h, tokens_out_h = rate * 3600 * prompt, rate * 3600 * out
     share_prefill = prefill_one / gpu_s_per_request
     busy = rate / (replicas * capacity)
@@ -154,7 +161,7 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
         batch=batch,
         sequences_per_step=seqs,
         ttft_s=float(ttft),
-        tpot_s=float(step.total),
+        tpot_s=float(tpot),
         decode_breakdown_s={
             "weights": float(step.weights_s),
             "kv_cache": float(step.kv_s),
@@ -164,7 +171,7 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
             "lm_head": float(step.logits_s),
         },
         hbm_floor_tpot_s=float(floor),
-        tokens_per_s_per_gpu=float(seqs / step.total / sc.gpus),
+        tokens_per_s_per_gpu=float(seqs / (tpot if tpot > 0 else float(step.total)) / sc.gpus),
         kv_cache_bytes=mem.kv_cache,
         weights_bytes=mem.weights,
         memory_per_gpu_bytes={
@@ -196,6 +203,7 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
         ),
         memory_shortfall_bytes=shortfall_bytes(total_bytes=mem.total, capacity_bytes=mem.capacity),
         fit_suggestions=[] if fits else serving_fit_suggestions(sc, batch),
+        load=load,
         assumptions={
             **ASSUMPTIONS,
             "price": {
@@ -218,10 +226,144 @@ def estimate_inference(sc: InferenceScenario) -> InferenceEstimate:
                     + shortfall_text(total_bytes=mem.total, capacity_bytes=mem.capacity)
                 }
             ),
+            **(
+                {"not_priced": f"not priced: {load['slo_reason']}"}
+                if fits and not load.get("slo_feasible", True)
+                else {}
+            ),
         },
     )
     require_finite(est.to_json_dict(), "check the hardware profile and the request sizes and traffic")
     return est
+
+
+def serve_traffic(
+    sc: InferenceScenario, rate: float, ttft_target: float, tpot_target: float, fits: bool
+) -> dict[str, Any]:
+    """The replicas a request rate needs and what its requests see, from the engine (estimator.engine):
+    the fewest replicas whose simulated p99 TTFT and TPOT meet the targets (continuous batching, chunked
+    prefill, paged KV cache), with p50/p90/p99 latencies, goodput and KV use at that count; with
+    disaggregation, a prefill pool sized as M/D/1 servers and the KV transfer added to TTFT. Targets no
+    replica count can meet (a decode step or a prefill slower than the target at any load) make the
+    deployment infeasible: it gets no price, and the reason says what binds."""
+    from estimator.engine import StepModel, md1_wait_s, replicas_for_slo, steady_state
+
+    steps = StepModel.of(sc)
+    req = sc.inference
+    single_tpot = float(steps.decode_s[1]) * steps.spec_factor
+    prefill_p95 = steps.prefill_alone_s(req.prompt_tokens.high)
+    out: dict[str, Any] = {
+        "speculative_tokens_per_step": sc.speculative.tokens_per_step if sc.speculative else 1.0
+    }
+    reasons = []
+    if single_tpot > tpot_target:
+        reasons.append(
+            f"one sequence alone decodes at {single_tpot * 1e3:.1f} ms per token, above the "
+            f"{tpot_target * 1e3:.1f} ms target: more tensor parallelism, narrower weights or a smaller model"
+        )
+    if sc.disaggregation is None and prefill_p95 > ttft_target:
+        reasons.append(
+            f"a p95 prompt alone takes {prefill_p95 * 1e3:.0f} ms to prefill, above the "
+            f"{ttft_target * 1e3:.0f} "
+            "ms TTFT target: more tensor parallelism or shorter prompts"
+        )
+    if not fits:
+        reasons.append("one replica does not fit in memory")
+    work = 1500 * (req.prompt_tokens.high / max(sc.engine.token_budget, 1) + 3)
+    too_big = work > 200_000 or rate > 1e5
+    if reasons or too_big:
+        ss = steady_state(sc, steps, rate)
+        pct = {"p50": ss["ttft_s"], "p90": ss["ttft_s"], "p99": ss["ttft_s"]}
+        tpct = {"p50": ss["tpot_s"], "p90": ss["tpot_s"], "p99": ss["tpot_s"]}
+        return {
+            **out,
+            "replicas": max(1, math.ceil(rate / max(ss["capacity_per_s"], 1e-12))),
+            "batch": ss["batch"],
+            "capacity_per_s": ss["capacity_per_s"],
+            "ttft_s": pct,
+            "tpot_s": tpct,
+            "slo_feasible": not reasons,
+            "slo_reason": "; ".join(reasons),
+            "method": "closed form (the targets cannot be met, so no simulation)"
+            if reasons
+            else "closed form (prompts or rates this large would take the simulator too long)",
+        }
+    if sc.disaggregation is not None:
+        return {**out, **_disaggregated(sc, steps, rate, ttft_target, tpot_target)}
+    replicas, sim = replicas_for_slo(sc, rate, ttft_target_s=ttft_target, tpot_target_s=tpot_target)
+    if sim is None:
+        return {
+            **out,
+            "replicas": replicas,
+            "slo_feasible": False,
+            "slo_reason": f"no replica count up to {replicas} meets the p99 targets",
+            "batch": 1,
+            "capacity_per_s": 1e-12,
+            "ttft_s": {"p50": math.inf, "p90": math.inf, "p99": math.inf},
+            "tpot_s": {"p50": math.inf, "p90": math.inf, "p99": math.inf},
+        }
+    ss = steady_state(sc, steps, rate / replicas)
+    percentiles = sim.percentiles()
+    return {
+        **out,
+        "replicas": replicas,
+        "batch": ss["batch"],
+        "capacity_per_s": ss["capacity_per_s"],
+        "ttft_s": percentiles["ttft_s"],
+        "tpot_s": percentiles["tpot_s"],
+        "e2e_s": percentiles["e2e_s"],
+        "goodput_requests_per_s": sim.goodput(ttft_target, tpot_target) * replicas,
+        "kv_utilisation": sim.kv_utilisation,
+        "preemptions_per_request": sim.preemptions / len(sim.ttft_s),
+        "slo_feasible": True,
+        "slo_reason": "",
+        "method": f"engine simulation of {len(sim.ttft_s)} Poisson arrivals per replica (estimator.engine)",
+        "closed_form_md1_wait_s": md1_wait_s(rate / replicas, 1.0 / max(ss["capacity_per_s"], 1e-12)),
+    }
+
+
+def _disaggregated(
+    sc: InferenceScenario, steps: Any, rate: float, ttft_target: float, tpot_target: float
+) -> dict[str, Any]:
+    """Prefill/decode disaggregation (DistServe, Zhong et al. 2024): prompts run on a prefill pool (each
+    replica an M/D/1 server of one prompt at a time), the KV cache moves to a decode replica over the
+    network, decode replicas batch without prefill interference."""
+    from estimator.engine import md1_wait_s, steady_state
+    from estimator.inference import kv_bytes_per_sequence
+
+    d = sc.disaggregation
+    assert d is not None
+    req = sc.inference
+    prefill = steps.prefill_alone_s(req.prompt_tokens.mean)
+    bandwidth = (d.kv_transfer_gb_per_s or sc.hardware.inter_node_bandwidth_bytes_per_s / 1e9) * 1e9
+    transfer = kv_bytes_per_sequence(sc, req.prompt_tokens.mean) * sc.gpus / bandwidth
+    pools = max(d.prefill_replicas, math.ceil(rate * prefill / 0.8))
+    wait = md1_wait_s(rate / pools, prefill)
+    ttft = prefill + wait + transfer
+    decode_only = sc.model_copy(update={"inference": req})
+    ss = steady_state(decode_only, steps, 0.0)
+    m = sc.engine.max_batch
+    context = req.prompt_tokens.mean + req.output_tokens.mean / 2
+    step_full = float(steps.decode_s[m]) * steps.spec_factor + steps.kv_s_per_token * m * context
+    per_replica = m / (req.output_tokens.mean * step_full)
+    replicas = max(1, math.ceil(rate / (per_replica * 0.8)))
+    ss = steady_state(decode_only, steps, rate / replicas)
+    tpot = ss["step_s"] - steps.prefill_extra_s(rate / replicas * req.prompt_tokens.mean * ss["step_s"])
+    ok = ttft <= ttft_target and tpot <= tpot_target
+    flat = {"p50": ttft, "p90": ttft, "p99": ttft}
+    return {
+        "replicas": replicas,
+        "prefill_replicas": pools,
+        "prefill_gpus": pools * sc.gpus,
+        "batch": ss["batch"],
+        "capacity_per_s": per_replica,
+        "ttft_s": flat,
+        "tpot_s": {"p50": tpot, "p90": tpot, "p99": tpot},
+        "kv_transfer_s": transfer,
+        "slo_feasible": ok,
+        "slo_reason": "" if ok else "the disaggregated TTFT or TPOT misses its target",
+        "method": "closed form: M/D/1 prefill pool, KV transfer over the network, decode without prefill",
+    }
 
 
 def serving_fit_suggestions(sc: InferenceScenario, batch: int, limit: int = 3) -> list[str]:

@@ -591,12 +591,15 @@ def write_fitted(blocks: dict[str, FittedCalibration], directory: Path = PROFILE
     """Write each profile's `calibration.fitted` block (replacing the previous one, which is always last)."""
     written = []
     for name, block in blocks.items():
+        from estimator.serving_validation import _HEADER as SERVING_HEADER
+
         path = directory / f"{name}.yaml"
         text = path.read_text(encoding="utf-8")
-        text = text.split(_FITTED_HEADER)[0].rstrip("\n") + "\n"
+        serving = SERVING_HEADER + text.split(SERVING_HEADER)[1] if SERVING_HEADER in text else ""
+        text = text.split(SERVING_HEADER)[0].split(_FITTED_HEADER)[0].rstrip("\n") + "\n"
         if not re.search(r"^calibration:", text, flags=re.M):
             text += "calibration:\n"
-        path.write_text(text + _FITTED_HEADER + _block_yaml(block), encoding="utf-8")
+        path.write_text(text + _FITTED_HEADER + _block_yaml(block) + serving, encoding="utf-8")
         written.append(path)
     from estimator.profiles import clear_cache
 

@@ -98,6 +98,8 @@ def op_time_s(op: Op, eff: Efficiencies, links: Links) -> tuple[Num, Num]:
         if eff.high is not None and (op.kind == "attention" or op.high_precision):
             eff = eff.high
         e, kernel = eff, op.kernel
+        if op.grouped and not (isinstance(e.moe_share, float) and e.moe_share == 1.0):
+            e = replace(e, gemm_max=e.gemm_max * e.moe_share)
 
         def timer(flops: Num, bytes_moved: Num) -> Num:
             if op.kind == "gemm":

@@ -31,4 +31,4 @@ def mfu_cap(hw: HardwareSpec, dtype: ComputeDtype = "bf16") -> float:
     best = max(reference.best_mfu.values()) if reference is not None and reference.best_mfu else 0.5
     wide: ComputeDtype = "bf16" if hw.peak_flops_per_s.bf16 else "fp16"
     ratio = resolve_efficiencies(hw, wide).gemm_max / resolve_efficiencies(a100, "fp16").gemm_max
-    return best * ratio
+    return float(best * ratio)

@@ -89,6 +89,28 @@ class FittedCalibration(Frozen):
     command: str = ""
 
 
+class ServingCalibration(Frozen):
+    """What `estimator validate --serving --write` fitted on published serving measurements of this
+    profile's generation (TensorRT-LLM's tables): the share of the best-shape GEMM throughput prefill and
+    large-batch decode sustain, the share of the HBM bandwidth decode's weight and KV streaming reaches, a
+    fixed cost per decode step (scheduling, sampling, launches) and per prefill call (request set-up),
+    the share of dense GEMM efficiency the engine's grouped MoE expert GEMMs reach (fitted only where MoE
+    rows exist) and the HBM share decode attention streams the KV cache at. `residuals` are the
+    leave-one-model-out residuals (measured/predicted − 1) the serving ranges come from."""
+
+    generation: str
+    sustained: float = Field(ge=0.05, le=1.5)
+    memory_bandwidth_efficiency: float = Field(ge=0.05, le=1.5)
+    step_overhead_s: float = Field(default=0.0, ge=0.0, le=1.0)
+    moe_gemm_share: float = Field(default=1.0, ge=0.05, le=1.5)  # grouped expert GEMMs vs dense ones
+    prefill_overhead_s: float = Field(default=0.0, ge=0.0, le=1.0)  # fixed cost of a prefill call
+    kv_bandwidth_efficiency: float | None = Field(default=None, ge=0.05, le=1.5)  # decode attention streaming
+    runs: tuple[str, ...] = ()
+    residuals: dict[str, float] = Field(default_factory=dict)
+    date: str = ""
+    command: str = ""
+
+
 class Calibration(Frozen):
     """Measured efficiencies, written by `estimator calibrate` with the date and command that made them;
     `fitted`: the generation's calibration on published runs (`estimator validate --fit --write`)."""
@@ -102,6 +124,7 @@ class Calibration(Frozen):
     device: str = ""
     notes: tuple[str, ...] = ()
     fitted: FittedCalibration | None = None
+    serving: ServingCalibration | None = None
 
 
 class HardwareSpec(Frozen):

@@ -12,8 +12,8 @@ from estimator.specs.hardware import HardwareSpec
 from estimator.specs.model import ModelSpec
 from estimator.specs.workload import EnergySpec, PricingSpec
 
-ServeDtype = Literal["fp32", "fp16", "bf16", "fp8"]
-StoreDtype = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
+ServeDtype = Literal["fp32", "fp16", "bf16", "fp8", "fp4"]
+StoreDtype = Literal["fp32", "fp16", "bf16", "fp8", "fp4", "int8", "int4"]
 # bytes per element as stored; int4 adds one fp16 scale and one fp16 zero point per group of 128
 # weights (GPTQ/AWQ's usual group size): 0.5 + 4/128
 STORE_BYTES: dict[str, float] = {
@@ -21,6 +21,7 @@ STORE_BYTES: dict[str, float] = {
     "fp16": 2.0,
     "bf16": 2.0,
     "fp8": 1.0,
+    "fp4": 0.5 + 1 / 16,  # NVFP4: E2M1 with one FP8 scale per 16 elements
     "int8": 1.0,
     "int4": 0.5 + 4 / 128,
 }
@@ -34,19 +35,48 @@ class QuantisationSpec(Frozen):
 
 
 class Distribution(Frozen):
-    """A token-length distribution: its mean, and optionally its 95th percentile (for latency and memory)."""
+    """A token-length distribution: its mean, and optionally its 95th percentile (for latency and memory).
+
+    `kind` shapes it for the simulator: fixed (every request at the mean), lognormal (the default when a
+    p95 is given: the lognormal with this mean and p95), uniform (between `low` and `high`), or a
+    histogram (`values` with `weights`, whose mean must be `mean`)."""
 
     mean: float = Field(ge=1.0, le=1.0e7)  # tokens: one to ten million
     p95: float | None = Field(default=None, ge=1.0, le=1.0e7)
+    kind: Literal["fixed", "lognormal", "uniform", "histogram"] | None = None
+    low: float | None = Field(default=None, ge=1.0, le=1.0e7)
+    high_bound: float | None = Field(default=None, ge=1.0, le=1.0e7, alias="high")
+    values: tuple[float, ...] = ()
+    weights: tuple[float, ...] = ()
+
+    model_config = {**Frozen.model_config, "populate_by_name": True}
 
     @model_validator(mode="after")
     def _ordered(self) -> Distribution:
         if self.p95 is not None and self.p95 < self.mean:
             raise ValueError(f"p95 ({self.p95}) must be at least the mean ({self.mean})")
+        if self.shape == "uniform" and (
+            self.low is None or self.high_bound is None or not self.low <= self.mean <= self.high_bound
+        ):
+            raise ValueError("a uniform distribution needs low ≤ mean ≤ high (mean = (low + high) / 2)")
+        if self.shape == "histogram":
+            if not self.values or len(self.values) != len(self.weights) or min(self.weights) < 0:
+                raise ValueError("a histogram needs as many non-negative weights as values")
+            if not all(1.0 <= v <= 1.0e7 for v in self.values) or sum(self.weights) <= 0:
+                raise ValueError("histogram values must lie in 1…10⁷ tokens and weights must not all be 0")
         return self
 
     @property
+    def shape(self) -> str:
+        return self.kind or ("lognormal" if self.p95 is not None and self.p95 > self.mean else "fixed")
+
+    @property
     def high(self) -> float:
+        """The length memory is sized for: the p95, the top of a uniform range, the histogram's largest."""
+        if self.shape == "uniform" and self.high_bound is not None:
+            return self.high_bound
+        if self.shape == "histogram":
+            return max(self.values)
         return self.p95 if self.p95 is not None else self.mean
 
 
@@ -103,6 +133,45 @@ class TrafficSpec(Frozen):
         )
 
 
+class EngineSpec(Frozen):
+    """How the serving engine schedules (vLLM-style continuous batching): at most `max_batch` sequences
+    at once, at most `token_budget` tokens per step (decode tokens first, then prefill chunks: chunked
+    prefill), the KV cache in blocks of `block_size` tokens, and preemption by recomputation when it is
+    full. Defaults: vLLM 0.6 (max_num_seqs 256, max_num_batched_tokens 2048 with chunked prefill,
+    block 16)."""
+
+    max_batch: int = Field(default=256, gt=0, le=1_000_000)
+    token_budget: int = Field(default=2048, gt=0, le=100_000_000)
+    block_size: int = Field(default=16, gt=0, le=4096)
+    chunked_prefill: bool = True
+
+
+class SpeculativeSpec(Frozen):
+    """Speculative decoding (Leviathan et al. 2023): `k` draft tokens per step, each accepted with
+    probability `acceptance`; the draft is a model preset (its own decode steps) or heads/n-grams whose
+    cost is `draft_cost` × a target decode step per drafted token (EAGLE/Medusa heads: a few %)."""
+
+    k: int = Field(default=4, gt=0, le=64)
+    acceptance: float = Field(default=0.7, ge=0.0, lt=1.0)
+    draft_model: str | None = None
+    draft_cost: float = Field(default=0.05, ge=0.0, le=2.0)
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Expected tokens per target step: (1 − α^(k+1)) / (1 − α) (Leviathan et al. 2023, Eq. 1)."""
+        a = self.acceptance
+        return (1 - a ** (self.k + 1)) / (1 - a)
+
+
+class DisaggregationSpec(Frozen):
+    """Prefill and decode on separate pools (DistServe, Splitwise): `prefill_gpus` run prompts, the KV
+    cache moves to the decode replica over the network (`kv_transfer_gb_per_s`, default the profile's
+    inter-node bandwidth)."""
+
+    prefill_replicas: int = Field(default=1, gt=0, le=100_000)
+    kv_transfer_gb_per_s: float | None = Field(default=None, gt=0.0, le=1.0e5)
+
+
 class ServingParallelism(Frozen):
     """One replica's layout (tensor and pipeline parallel); replicas scale out for traffic."""
 
@@ -122,6 +191,9 @@ class InferenceScenario(Frozen):
     quantisation: QuantisationSpec = QuantisationSpec()
     inference: RequestSpec = RequestSpec()
     traffic: TrafficSpec | None = None
+    engine: EngineSpec = EngineSpec()
+    speculative: SpeculativeSpec | None = None
+    disaggregation: DisaggregationSpec | None = None
     pricing: PricingSpec = PricingSpec()
     energy: EnergySpec = EnergySpec()
     flash_attention: bool = True
@@ -176,4 +248,16 @@ class InferenceScenario(Frozen):
 
     @property
     def act_bytes(self) -> float:
-        return STORE_BYTES[self.precision]
+        """Activations between kernels (and the tensor-parallel all-reduce): 16 bits under fp8/fp4 GEMMs,
+        which quantise their inputs on the fly (TensorRT-LLM, vLLM)."""
+        return max(STORE_BYTES[self.precision], 2.0)
+
+    @property
+    def weight_stream_factor(self) -> float:
+        """How fast weight-only quantised GEMMs stream their weights relative to 16-bit ones (dequantising in
+        the kernel): int8 and int4 from gpt-fast's A100 decode (efficiency_defaults.yaml); 1 otherwise."""
+        from estimator.roofline import efficiency_defaults
+
+        store = self.quantisation.weights or self.precision
+        table = efficiency_defaults()["weight_only_streaming"]
+        return float(table[store]) if store in table and store != self.precision else 1.0
