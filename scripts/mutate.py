@@ -190,6 +190,34 @@ MUTATIONS = [
         "    return minimum(pp - rank, 1)",
         "1F1B keeps one micro-batch in flight",
     ),
+    Mutation(
+        "nic-rings",
+        "estimator/ledger/account.py",
+        "across = minimum(eff.inter_bandwidth_bytes_per_s * k, eff.intra_bandwidth_bytes_per_s)",
+        "across = minimum(eff.inter_bandwidth_bytes_per_s * 1, eff.intra_bandwidth_bytes_per_s)",
+        "a group crossing nodes uses one NIC per node",
+    ),
+    Mutation(
+        "fp8-attention",
+        "estimator/ledger/account.py",
+        'if eff.high is not None and (op.kind == "attention" or op.high_precision):',
+        "if eff.high is not None and op.high_precision:",
+        "fp8 recipes run the attention core at the fp8 peak",
+    ),
+    Mutation(
+        "tp-overlap-chunk",
+        "estimator/training/step.py",
+        "        first = comm / maximum(tp_overlap, 1)",
+        "        first = 0.0 * comm",
+        "TP overlap hides the first chunk too",
+    ),
+    Mutation(
+        "eager-rmsnorm",
+        "estimator/training/step.py",
+        '        return "rmsnorm"',
+        "        return None",
+        "eager RMSNorm moves no more than the fused kernel",
+    ),
 ]
 
 
@@ -201,6 +229,8 @@ def _run(tests: list[str]) -> tuple[bool, float, str]:
         capture_output=True,
         text=True,
     )
+    if proc.returncode in (3, 4, 5):  # internal error, usage error, no tests collected: not a kill
+        raise SystemExit(f"pytest could not run {tests}: {(proc.stdout + proc.stderr)[-400:]}")
     failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
     return proc.returncode != 0, time.perf_counter() - start, failed[0] if failed else proc.stdout[-200:]
 
