@@ -1,6 +1,9 @@
-"""Hardware page: the training page's job on every accelerator, side by side."""
+"""Hardware page: the training page's job on every accelerator, side by side (setups that do not fit are
+marked in red and get no cost)."""
 
 from __future__ import annotations
+
+import json
 
 import state
 import streamlit as st
@@ -9,23 +12,45 @@ from estimator import figures as charts
 from estimator.errors import InputError
 from estimator.scenario_io import scenario_from_dict
 from estimator.sweeps import hardware_comparison
+from estimator.units import fmt_usd
+
+
+@st.cache_data(show_spinner="Estimating the job on every accelerator…", max_entries=16)
+def _table(scenario_json: str):  # type: ignore[no-untyped-def]
+    return hardware_comparison(scenario_from_dict(json.loads(scenario_json), names_only=True))
 
 
 def render() -> None:
     st.header("Hardware: the same job on every accelerator")
     fields = state.from_query(dict(st.query_params))
     try:
-        sc = scenario_from_dict(state.scenario_dict(fields), names_only=True)
+        data = state.scenario_dict(fields)
+        scenario_from_dict(data, names_only=True)
     except InputError as exc:
         st.error(f"The training page's scenario is not valid: {exc}")
         return
-    table = hardware_comparison(sc)
     st.caption(
-        "Same model, tokens and layout; each profile's own dated price. Rows the layout cannot run on say "
-        "why."
+        f"{state.model_label(fields)}, {fields['tokens']:.3g} tokens, layout tp {fields['tp']} pp "
+        f"{fields['pp']} (from the training page). Each profile's own dated price; rows the layout cannot "
+        "run on say why. Red: does not fit in memory (no cost)."
     )
+    table = _table(json.dumps(data, sort_keys=True))
     c = st.columns(3)
     c[0].plotly_chart(charts.hardware_bars(table, "days", "Days"), key="hw_days")
     c[1].plotly_chart(charts.hardware_bars(table, "cost_usd", "USD"), key="hw_cost")
     c[2].plotly_chart(charts.hardware_bars(table, "energy_kwh", "Energy (kWh)"), key="hw_energy")
-    st.dataframe(table, key="hw_table")
+    shown = table.copy()
+    if "fits_in_memory" in shown:
+        shown.insert(1, "fits", shown.pop("fits_in_memory").map({True: "yes", False: "NO"}))
+    if "cost_usd" in shown:
+        shown["cost_usd"] = [
+            ("not priced" if v is None or v != v else fmt_usd(float(v))) for v in shown["cost_usd"]
+        ]
+    config = {
+        "days": st.column_config.NumberColumn("days", format="%.1f"),
+        "mfu": st.column_config.NumberColumn("MFU", format="percent"),
+        "energy_kwh": st.column_config.NumberColumn("energy (kWh)", format="localized"),
+        "step_time_s": st.column_config.NumberColumn("step (s)", format="%.2f"),
+        "cost_usd": st.column_config.TextColumn("cost"),
+    }
+    st.dataframe(shown, key="hw_table", column_config=config, hide_index=True)

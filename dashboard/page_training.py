@@ -1,7 +1,9 @@
-"""Training page: a scenario in, days, dollars, memory and their charts out."""
+"""Training page: the answer first (cost with its range, days, GPUs, fits or not, the price used), then
+the scenario's inputs, the charts and every assumption. Layout inputs live in the sidebar."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -15,161 +17,251 @@ from estimator.hf_config import MAX_CONFIG_BYTES, model_from_hf_dict
 from estimator.presets import model_presets
 from estimator.profiles import builtin_profiles
 from estimator.scenario_io import scenario_from_dict
-from estimator.sweeps import gpu_count_sweep, sensitivity
 from estimator.training import estimate_training
 from estimator.units import GiB, fmt_usd
 
-PRECISIONS = ["fp32", "fp16-mixed", "bf16-mixed", "bf16", "fp8-mixed"]
+P = "tr_"  # widget keys
+PRECISIONS = list(state.CHOICES["precision"])
+RECOMPUTES = list(state.CHOICES["recompute"])
+HELP = {
+    "tp": "tensor parallelism: each layer's matrices split over this many GPUs (inside a node)",
+    "pp": "pipeline parallelism: the layers split into this many stages",
+    "cp": "context parallelism: the sequence split over this many GPUs (ring attention)",
+    "ep": "expert parallelism: an MoE model's experts spread over this many GPUs",
+    "micro_batch": "sequences per micro-batch; global batch / (micro-batch × data parallel) per step",
+    "virtual_stages": "model chunks per pipeline stage (interleaved 1F1B); 1 = plain 1F1B",
+    "zero_stage": "ZeRO: 1 shards optimizer states, 2 also gradients, 3 also weights (FSDP)",
+    "recompute": "activation recomputation: none, selective (attention core), full (every layer), "
+    "selective-op (torchtitan's op policy)",
+}
 
 
-def _model_inputs(fields: dict[str, Any]) -> tuple[Any, str | None]:
-    """The model: a preset name, a mapping of custom fields, or a parsed config.json; and an error if any."""
-    source = st.radio("Model", ["preset", "custom", "config.json"], horizontal=True, key="model_source")
+@st.cache_data(show_spinner=False, max_entries=64)
+def _estimate(scenario_json: str) -> Any:
+    return estimate_training(scenario_from_dict(json.loads(scenario_json), names_only=True))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _sweeps(scenario_json: str) -> tuple[Any, Any]:
+    from estimator.sweeps import gpu_count_sweep, sensitivity
+
+    sc = scenario_from_dict(json.loads(scenario_json), names_only=True)
+    return gpu_count_sweep(sc), sensitivity(sc)
+
+
+def _number(container: Any, label: str, key: str, low: float, high: float, **kw: Any) -> Any:
+    """A number input keyed in session state, with its allowed range in the help text."""
+    unit = kw.pop("unit", "")
+    bounds = f"allowed {low:,g}–{high:,g}{unit}"
+    help_text = f"{kw.pop('help', '')} ({bounds})".strip()
+    return container.number_input(label, low, high, key=P + key, help=help_text, **kw)
+
+
+def _model_inputs(fields: dict[str, Any]) -> str | None:
+    """The model: a preset, custom fields, or an uploaded config.json (carried across pages and links in
+    the URL as compact JSON). Returns an error to show, if any."""
+    options = ["preset", "custom", "config.json"]
+    if P + "source" not in st.session_state:
+        st.session_state[P + "source"] = "config.json" if fields["model_spec"] else "preset"
+    source = st.radio("Model", options, horizontal=True, key=P + "source")
     if source == "preset":
         names = list(model_presets())
-        fields["model"] = st.selectbox(
-            "Preset", names, index=names.index(fields["model"]) if fields["model"] in names else 0
-        )
-        return None, None
+        if st.session_state.get(P + "model") not in names:
+            st.session_state[P + "model"] = names[0]
+        fields["model"] = st.selectbox("Preset", names, key=P + "model")
+        fields["model_spec"] = ""
+        return None
     if source == "custom":
         c = st.columns(4)
         custom = {
             "name": "custom",
-            "architecture": c[0].selectbox("Architecture", ["decoder", "encoder", "encoder-decoder"]),
-            "n_layers": c[1].number_input("Layers", 1, 512, 32),
-            "d_model": c[2].number_input("d_model", 64, 65536, 4096, 64),
-            "n_heads": c[3].number_input("Heads", 1, 1024, 32),
-            "vocab_size": c[0].number_input("Vocabulary", 2, 1_000_000, 32000),
-            "max_seq_len": c[1].number_input("Max sequence", 1, 1_048_576, 4096),
-            "ffn": c[2].selectbox("FFN", ["swiglu", "gelu", "relu", "geglu"]),
-            "norm": c[3].selectbox("Norm", ["rmsnorm", "layernorm"]),
+            "architecture": c[0].selectbox(
+                "Architecture", ["decoder", "encoder", "encoder-decoder"], key=P + "c_arch"
+            ),
+            "n_layers": c[1].number_input("Layers", 1, 512, 32, key=P + "c_layers"),
+            "d_model": c[2].number_input("d_model", 64, 65536, 4096, 64, key=P + "c_d"),
+            "n_heads": c[3].number_input("Heads", 1, 1024, 32, key=P + "c_heads"),
+            "vocab_size": c[0].number_input("Vocabulary", 2, 1_000_000, 32000, key=P + "c_vocab"),
+            "max_seq_len": c[1].number_input("Max sequence", 1, 1_048_576, 4096, key=P + "c_seq"),
+            "ffn": c[2].selectbox("FFN", ["swiglu", "gelu", "relu", "geglu"], key=P + "c_ffn"),
+            "norm": c[3].selectbox("Norm", ["rmsnorm", "layernorm"], key=P + "c_norm"),
             "position": "rope",
         }
         if custom["architecture"] == "encoder-decoder":
             custom["n_decoder_layers"] = custom["n_layers"]
-        return custom, None
+        try:
+            fields["model_spec"] = state.encode_model(custom)
+        except ValueError as exc:
+            return f"model: {exc}"
+        return None
+    return _upload(fields)
+
+
+def _upload(fields: dict[str, Any]) -> str | None:
+    """An uploaded config.json, or the model a link carries; an error to show if it cannot be read."""
     upload = st.file_uploader(
-        "Hugging Face config.json (local file, 1 MB at most)", type=["json"], key="upload"
+        "Hugging Face config.json (local file, 1 MB at most)", type=["json"], key=P + "upload"
     )
     if upload is None:
-        return None, "model: upload a config.json, or choose a preset"
+        if fields["model_spec"]:
+            st.caption(
+                f"Using {state.model_label(fields)}, carried by the link (content hash "
+                f"{hashlib.sha256(fields['model_spec'].encode()).hexdigest()[:10]}); upload a config.json "
+                "to replace it."
+            )
+            return None
+        return "model: upload a config.json, or choose a preset"
     raw = upload.getvalue()
     if len(raw) > MAX_CONFIG_BYTES:
-        return None, f"model: {len(raw):,} bytes is too large for a config.json (limit {MAX_CONFIG_BYTES:,})"
+        return f"model: {len(raw):,} bytes is too large for a config.json (limit {MAX_CONFIG_BYTES:,})"
     try:
         cfg = json.loads(raw.decode("utf-8"))
         if not isinstance(cfg, dict):
             raise InputError("a config.json must hold a JSON object")
-        return model_from_hf_dict(cfg, name=upload.name).model_dump(mode="json"), None
-    except (InputError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"model: {exc}"
+        fields["model_spec"] = state.encode_model(model_from_hf_dict(cfg, name=upload.name).model_dump())
+    except UnicodeDecodeError:
+        return "model: the file is not UTF-8 text; a config.json is JSON text"
+    except json.JSONDecodeError as exc:
+        return f"model: not valid JSON ({exc.msg} at line {exc.lineno})"
+    except (InputError, ValueError) as exc:
+        return f"model: {exc}"
+    return None
+
+
+def _workload_inputs(fields: dict[str, Any], slots: dict[str, Any]) -> None:
+    c = st.columns(4)
+    names = sorted(builtin_profiles())
+    if st.session_state.get(P + "hardware") not in names:
+        st.session_state[P + "hardware"] = state.DEFAULTS["hardware"]
+    fields["hardware"] = c[0].selectbox("Hardware", names, key=P + "hardware")
+    fields["gpus"] = _number(c[1], "GPUs", "gpus", 1, 1_000_000)
+    slots["gpus"] = c[1].empty()
+    fields["precision"] = c[2].selectbox("Precision", PRECISIONS, key=P + "precision")
+    fields["usd_per_gpu_hour"] = _number(
+        c[3],
+        "USD per GPU-hour",
+        "usd_per_gpu_hour",
+        0.0,
+        1000.0,
+        step=0.1,
+        help="0 uses the hardware profile's dated price, which follows the hardware",
+    )
+    c = st.columns(4)
+    fields["tokens"] = _number(c[0], "Training tokens", "tokens", 1.0, 1e16, format="%.3e")
+    fields["global_batch"] = _number(c[1], "Global batch (sequences)", "global_batch", 1, 10_000_000)
+    slots["global_batch"] = c[1].empty()
+    fields["seq_len"] = _number(c[2], "Sequence length", "seq_len", 1, 1_048_576, unit=" tokens")
+    slots["seq_len"] = c[2].empty()
+    fields["flash_attention"] = c[3].checkbox("FlashAttention", key=P + "flash_attention")
 
 
 def _layout_inputs(fields: dict[str, Any], slots: dict[str, Any]) -> None:
-    c = st.columns(4)
-    names = sorted(builtin_profiles())
-    fields["hardware"] = c[0].selectbox(
-        "Hardware", names, index=names.index(fields["hardware"]) if fields["hardware"] in names else 0
+    side = st.sidebar
+    side.subheader("Parallel layout")
+    for key in ("tp", "pp", "cp", "ep"):
+        fields[key] = _number(side, key, key, 1, 4096, help=HELP[key])
+        slots[key] = side.empty()
+    fields["micro_batch"] = _number(side, "Micro-batch", "micro_batch", 1, 4096, help=HELP["micro_batch"])
+    fields["virtual_stages"] = _number(
+        side, "Virtual stages", "virtual_stages", 1, 64, help=HELP["virtual_stages"]
     )
-    fields["gpus"] = c[1].number_input("GPUs", 1, 1_000_000, int(fields["gpus"]))
-    fields["precision"] = c[2].selectbox(
-        "Precision",
-        PRECISIONS,
-        index=PRECISIONS.index(fields["precision"]) if fields["precision"] in PRECISIONS else 2,
+    slots["virtual_stages"] = side.empty()
+    fields["zero_stage"] = side.selectbox(
+        "ZeRO stage", [0, 1, 2, 3], key=P + "zero_stage", help=HELP["zero_stage"]
     )
-    fields["usd_per_gpu_hour"] = c[3].number_input(
-        "USD per GPU-hour (0: the profile's price)",
-        0.0,
-        1000.0,
-        float(fields["usd_per_gpu_hour"] or 0.0),
-        0.1,
-    )
-    c = st.columns(4)
-    for i, key in enumerate(("tp", "pp", "cp", "ep")):
-        fields[key] = c[i].number_input(key, 1, 4096, int(fields[key]))
-        slots[key] = c[i].empty()
-    c = st.columns(4)
-    fields["micro_batch"] = c[0].number_input("Micro-batch", 1, 4096, int(fields["micro_batch"]))
-    fields["virtual_stages"] = c[1].number_input("Virtual stages", 1, 64, int(fields["virtual_stages"]))
-    slots["virtual_stages"] = c[1].empty()
-    fields["zero_stage"] = c[2].selectbox("ZeRO stage", [0, 1, 2, 3], index=int(fields["zero_stage"]) % 4)
-    recomputes = ["none", "selective", "full"]
-    fields["recompute"] = c[3].selectbox(
-        "Recompute",
-        recomputes,
-        index=recomputes.index(fields["recompute"]) if fields["recompute"] in recomputes else 2,
-    )
-    c = st.columns(4)
-    fields["tokens"] = c[0].number_input("Training tokens", 1.0, 1e16, float(fields["tokens"]), format="%.3e")
-    fields["global_batch"] = c[1].number_input(
-        "Global batch (sequences)", 1, 10_000_000, int(fields["global_batch"])
-    )
-    slots["global_batch"] = c[1].empty()
-    fields["seq_len"] = c[2].number_input("Sequence length", 1, 1_048_576, int(fields["seq_len"]))
-    slots["seq_len"] = c[2].empty()
-    fields["sequence_parallel"] = c[3].checkbox("Sequence parallel", bool(fields["sequence_parallel"]))
-    fields["flash_attention"] = c[3].checkbox("FlashAttention", bool(fields["flash_attention"]))
+    fields["recompute"] = side.selectbox("Recompute", RECOMPUTES, key=P + "recompute", help=HELP["recompute"])
+    fields["sequence_parallel"] = side.checkbox("Sequence parallel", key=P + "sequence_parallel")
 
 
 def render() -> None:
-    st.header("Training: what will it cost?")
     started = time.perf_counter()
-    fields = state.from_query(dict(st.query_params))
-    model, model_error = _model_inputs(fields)
-    slots: dict[str, Any] = {}
+    params = dict(st.query_params)
+    fields = state.from_query(params)
+    state.sync(st.session_state, params, P, {k: v for k, v in fields.items() if k != "model_spec"})
+    band = st.container()  # the answer, filled once the inputs are read
+    with st.expander("Scenario: model, hardware, GPUs, price, workload", expanded=True):
+        model_error = _model_inputs(fields)
+        slots: dict[str, Any] = {}
+        _workload_inputs(fields, slots)
     _layout_inputs(fields, slots)
-    st.query_params.update(state.to_query(fields))
+    query = state.to_query(fields)
+    st.query_params.update(query)
+    state.written(st.session_state, P, query)
     if model_error:
-        st.error(model_error)
+        band.error(model_error)
         return
+    data = state.scenario_dict(fields)
     try:
-        sc = scenario_from_dict(state.scenario_dict(fields, model), names_only=True)
+        scenario_from_dict(data, names_only=True)
     except InputError as exc:
-        errors = state.field_errors(str(exc))
-        for key, text in errors.items():
+        band.error(f"{exc} — this setup cannot be evaluated; the fields are marked below.")
+        for key, text in state.field_errors(str(exc)).items():
             slots.get(key, st).error(text)
         return
-    st.session_state["current_scenario"] = state.scenario_dict(fields, model)
-    est = estimate_training(sc)
-    _headline(est)
+    st.session_state["current_scenario"] = data
+    key = json.dumps(data, sort_keys=True)
+    est = _estimate(key)
+    with band:
+        _answer(est, fields)
+    _charts(est, key)
+    with st.expander("Assumptions (every one the estimate used)"):
+        st.json(est.assumptions)
+    st.caption(f"Rendered in {(time.perf_counter() - started) * 1e3:,.0f} ms (estimate, sweeps and charts).")
+
+
+def _answer(est: Any, fields: dict[str, Any]) -> None:
+    """The summary band: cost with its range, days, GPUs, fits (with the margin), the price and its
+    source; a setup that does not fit is a red banner with the shortfall and the changes that fix it."""
+    st.subheader(f"{state.model_label(fields)} on {est.gpus:,} × {est.hardware}")
+    mem, cap = est.memory_per_gpu_bytes["total"], est.memory_capacity_bytes
+    if not est.fits_in_memory:
+        fixes = "; ".join(est.fit_suggestions) or "more GPUs, tp·pp, ZeRO-3 or full recomputation"
+        st.error(
+            f"DOES NOT FIT: {mem / GiB:,.1f} GiB per GPU needed, {cap / GiB:,.0f} GiB available "
+            f"({(mem - cap) / GiB:,.1f} GiB short). No cost is given. It would fit with: {fixes}."
+        )
+    days = est.train_time_s / 86400
+    lo, hi = (x / 86400 for x in est.train_time_s_range)
+    c = st.columns(5)
+    if est.cost_usd is None:
+        c[0].metric("Cost", "not priced", help="the setup does not fit, or there is no price")
+    else:
+        span = f"{fmt_usd(est.cost_usd_range[0])} – {fmt_usd(est.cost_usd_range[1])}"
+        c[0].metric("Cost", fmt_usd(est.cost_usd), help=f"range {span}")
+        c[0].caption(f"range {span}")
+    c[1].metric("Training time", f"{days:,.1f} days", help=f"range {lo:,.1f} – {hi:,.1f} days")
+    c[1].caption(f"range {lo:,.1f} – {hi:,.1f} days")
+    c[2].metric("GPUs", f"{est.gpus:,}", help=f"dp {est.dp}, {est.micro_batches} micro-batches per step")
+    margin = (cap - mem) / GiB
+    c[3].metric(
+        "Fits in memory",
+        "yes" if est.fits_in_memory else "NO",
+        delta=f"{margin:+,.1f} GiB headroom",
+        delta_color="normal" if est.fits_in_memory else "inverse",
+    )
+    price = est.assumptions.get("price", {})
+    usd = price.get("usd_per_gpu_hour")
+    c[4].metric("Price", "none" if usd is None else f"${usd:,.2f}/GPU-h")
+    src = (
+        price.get("source")
+        if price.get("source") == "scenario"
+        else price.get("provider") or price.get("source")
+    )
+    c[4].caption(f"{src}{', ' + str(price.get('date')) if price.get('date') else ''}")
+    st.caption(
+        f"MFU {est.mfu:.1%} (HFU {est.hfu:.1%}); {mem / GiB:,.1f} GiB per GPU; energy "
+        f"{est.energy_kwh / 1000:,.1f} MWh, {est.co2_kg / 1000:,.1f} t CO2e; {est.steps:,} steps of "
+        f"{est.step_time_s:,.2f} s. Range: {est.assumptions['step_time_range']}."
+    )
+
+
+def _charts(est: Any, key: str) -> None:
+    gpus_table, sens = _sweeps(key)
     left, right = st.columns(2)
     left.plotly_chart(charts.step_breakdown(est.time_breakdown_s), key="chart_breakdown")
     right.plotly_chart(
         charts.memory_stack(est.memory_per_gpu_bytes, est.memory_capacity_bytes), key="chart_memory"
     )
     left, right = st.columns(2)
-    left.plotly_chart(charts.cost_vs_gpus(gpu_count_sweep(sc)), key="chart_gpus")
-    right.plotly_chart(charts.sensitivity(sensitivity(sc)), key="chart_sensitivity")
-    with st.expander("Assumptions (every one the estimate used)"):
-        st.json(est.assumptions)
-    st.caption(f"Rendered in {(time.perf_counter() - started) * 1e3:,.0f} ms (estimate, sweeps and charts).")
-
-
-def _headline(est: Any) -> None:
-    days, (lo, hi) = (
-        est.train_time_s / 86400,
-        (est.train_time_s_range[0] / 86400, est.train_time_s_range[1] / 86400),
-    )
-    cols = st.columns(4)
-    cols[0].metric("Training time", f"{days:,.1f} days", help=f"range {lo:,.1f} – {hi:,.1f} days")
-    cost = "n/a (set a price)" if est.cost_usd is None else fmt_usd(est.cost_usd)
-    rng = (
-        ""
-        if est.cost_usd_range is None
-        else f"{fmt_usd(est.cost_usd_range[0])} – {fmt_usd(est.cost_usd_range[1])}"
-    )
-    cols[1].metric("Cost", cost, help=f"range {rng}" if rng else None)
-    cols[2].metric("GPU-hours", f"{est.gpu_hours:,.0f}")
-    cols[3].metric("MFU", f"{est.mfu:.1%}", help=f"HFU {est.hfu:.1%}")
-    cols = st.columns(4)
-    mem = est.memory_per_gpu_bytes["total"]
-    cols[0].metric(
-        "Memory per GPU", f"{mem / GiB:,.1f} GiB", help=f"of {est.memory_capacity_bytes / GiB:,.0f} GiB"
-    )
-    cols[1].metric("Fits in memory", "yes" if est.fits_in_memory else "NO")
-    cols[2].metric("Energy", f"{est.energy_kwh / 1000:,.1f} MWh")
-    cols[3].metric("CO2", f"{est.co2_kg / 1000:,.1f} t")
-    st.caption(
-        f"Range: {est.assumptions['step_time_range']}. Parameters {est.params_total:,.0f}; "
-        f"{est.steps:,} steps of {est.step_time_s:,.2f} s."
-    )
+    left.plotly_chart(charts.cost_vs_gpus(gpus_table, current=est.gpus), key="chart_gpus")
+    right.plotly_chart(charts.sensitivity(sens), key="chart_sensitivity")

@@ -1,9 +1,17 @@
 """The dashboard's current scenario as flat fields, kept in the URL's query parameters so that a link
-reproduces it. Only field plumbing lives here; every number comes from the estimator library."""
+reproduces it. Only field plumbing lives here; every number comes from the estimator library.
+
+Widgets own their values between reruns (keyed in session state); the URL is written from them after
+every run. A URL that differs from the one this session last wrote — a pasted link, "Open plan" — is
+loaded into the widgets once (`sync`). That order is what keeps repeated edits: the query parameters
+never overwrite a value the user just typed.
+"""
 
 from __future__ import annotations
 
 import difflib
+import json
+from collections.abc import MutableMapping
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
@@ -24,7 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "tokens": 3.0e11,
     "global_batch": 1536,
     "seq_len": 2048,
-    "usd_per_gpu_hour": 2.0,
+    "usd_per_gpu_hour": 0.0,  # 0: the hardware profile's dated, sourced price (it follows the hardware)
+    "model_spec": "",  # a custom or uploaded model's fields, compact JSON (overrides `model`)
 }
 INT_FIELDS = {
     "gpus",
@@ -59,9 +68,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "usd_per_gpu_hour": (0.0, 1000.0),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
-    "precision": ("fp32", "fp16-mixed", "bf16-mixed", "bf16", "fp8-mixed"),
-    "recompute": ("none", "selective", "full"),
+    "precision": ("fp32", "fp16-mixed", "bf16-mixed", "bf16", "fp8-mixed", "fp4-mixed"),
+    "recompute": ("none", "selective", "full", "selective-op"),
 }
+MODEL_SPEC_LIMIT = 4000  # characters of model JSON a URL may carry
 
 
 def _known_names(key: str) -> list[str]:
@@ -109,6 +119,11 @@ def parse_query(params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
                 out[key] = int(number) if key in INT_FIELDS else number
             elif key in BOOL_FIELDS:
                 out[key] = text.lower() in ("1", "true", "yes")
+            elif key == "model_spec":
+                spec, notice = parse_model_spec(str(raw))
+                if notice:
+                    notices.append(notice)
+                out[key] = spec
             elif key in ("model", "hardware") or key in CHOICES:
                 known = _known_names(key)
                 if text not in known:
@@ -129,15 +144,80 @@ def from_query(params: dict[str, str]) -> dict[str, Any]:
     return parse_query(params)[0]
 
 
+def parse_model_spec(text: str) -> tuple[str, str | None]:
+    """A custom model carried in the URL: compact JSON of ModelSpec fields, validated; ("", notice) when it
+    cannot be used."""
+    if not text:
+        return "", None
+    if len(text) > MODEL_SPEC_LIMIT:
+        return (
+            "",
+            f"URL parameter model_spec is longer than {MODEL_SPEC_LIMIT} characters; showing the preset",
+        )
+    try:
+        from estimator.specs.model import ModelSpec
+
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        ModelSpec.model_validate(data)
+    except Exception as exc:  # noqa: BLE001 - any defect in a URL is a notice, never a crash
+        return "", f"URL parameter model_spec is not a valid model ({str(exc)[:160]}); showing the preset"
+    return json.dumps(data, separators=(",", ":"), sort_keys=True), None
+
+
+def encode_model(spec: dict[str, Any]) -> str:
+    """A model's fields as compact JSON for the URL (fields at their defaults left out)."""
+    from estimator.specs.model import ModelSpec
+
+    full = ModelSpec.model_validate(spec)
+    data = full.model_dump(mode="json", exclude_defaults=True)
+    for key in ("n_layers", "d_model", "n_heads", "vocab_size", "max_seq_len", "architecture"):
+        data[key] = getattr(full, key)
+    data.pop("source", None)
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def model_of(fields: dict[str, Any]) -> Any:
+    """The model the fields describe: the custom/uploaded spec when the URL carries one, else the preset."""
+    return json.loads(fields["model_spec"]) if fields.get("model_spec") else fields["model"]
+
+
+def model_label(fields: dict[str, Any]) -> str:
+    if fields.get("model_spec"):
+        return f"{json.loads(fields['model_spec']).get('name', 'custom')} (custom)"
+    return str(fields["model"])
+
+
 def to_query(fields: dict[str, Any]) -> dict[str, str]:
     return {k: str(fields[k]) for k in DEFAULTS if k in fields}
+
+
+def sync(
+    session: MutableMapping[str, Any], params: dict[str, str], prefix: str, fields: dict[str, Any]
+) -> bool:
+    """Load `fields` (parsed from the URL) into the widgets keyed `prefix + name` when the URL is not the
+    one this session last wrote (first load, a pasted link, another page's "Open"); returns whether it
+    did. Otherwise the widgets keep what the user typed."""
+    marker = f"{prefix}_written"
+    current = {k: str(v) for k, v in params.items() if k in DEFAULTS}
+    if session.get(marker) == current and all(f"{prefix}{k}" in session for k in fields):
+        return False
+    for key, value in fields.items():
+        session[f"{prefix}{key}"] = value
+    return True
+
+
+def written(session: MutableMapping[str, Any], prefix: str, query: dict[str, str]) -> None:
+    """Remember the URL this run wrote, so the next run knows the widgets are ahead of it."""
+    session[f"{prefix}_written"] = {k: v for k, v in query.items() if k in DEFAULTS}
 
 
 def scenario_dict(fields: dict[str, Any], model: Any = None) -> dict[str, Any]:
     """The scenario mapping of the flat fields (`model` overrides the preset name with a mapping)."""
     return {
         "name": "dashboard scenario",
-        "model": model if model is not None else fields["model"],
+        "model": model if model is not None else model_of(fields),
         "hardware": fields["hardware"],
         "gpus": fields["gpus"],
         "parallelism": {

@@ -9,6 +9,29 @@ import pandas as pd
 import plotly.graph_objects as go
 
 GIB = 2.0**30
+TEMPLATE = (
+    "plotly_white"  # explicit: Streamlit replaces Plotly's default template, which a report must not get
+)
+LEGEND = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0.0)  # below the plot, off the ticks
+NOT_FIT = "#d62728"
+
+
+def _layout(fig: go.Figure, **kw: Any) -> go.Figure:
+    """Every figure's common layout: the fixed template, the legend under the plot, room for labels."""
+    fig.update_layout(
+        template=TEMPLATE,
+        legend=LEGEND,
+        margin=dict(l=10, r=10, t=48, b=10),
+        separators=".,",
+        **kw,
+    )
+    return fig
+
+
+def _log_axis() -> dict[str, Any]:
+    """A log axis labelled at 1-2-5 steps with thousands separators (no '2 3 4 … 1000 2')."""
+    ticks = [m * 10**e for e in range(0, 8) for m in (1, 2, 5)]
+    return dict(type="log", tickvals=ticks, ticktext=[f"{t:,}" for t in ticks])
 
 
 def step_breakdown(breakdown_s: dict[str, float]) -> go.Figure:
@@ -22,13 +45,9 @@ def step_breakdown(breakdown_s: dict[str, float]) -> go.Figure:
             textposition="auto",
         )
     )
-    fig.update_layout(
-        title="Step time by cause (seconds per optimizer step)",
-        xaxis_title="seconds",
-        height=320,
-        margin=dict(l=10, r=10, t=40, b=10),
+    return _layout(
+        fig, title="Step time by cause (seconds per optimizer step)", xaxis_title="seconds", height=320
     )
-    return fig
 
 
 def memory_stack(memory: dict[str, float], capacity: float) -> go.Figure:
@@ -37,47 +56,73 @@ def memory_stack(memory: dict[str, float], capacity: float) -> go.Figure:
         if part in memory:
             fig.add_trace(go.Bar(name=part, x=["per GPU"], y=[memory[part] / GIB]))
     fig.add_hline(y=capacity / GIB, line_dash="dash", annotation_text=f"capacity {capacity / GIB:.0f} GiB")
-    fig.update_layout(
-        barmode="stack",
-        title="Memory per GPU against capacity (GiB)",
-        yaxis_title="GiB",
-        height=360,
-        margin=dict(l=10, r=10, t=40, b=10),
+    return _layout(
+        fig, barmode="stack", title="Memory per GPU against capacity (GiB)", yaxis_title="GiB", height=360
     )
-    return fig
 
 
-def cost_vs_gpus(table: pd.DataFrame) -> go.Figure:
+def cost_vs_gpus(table: pd.DataFrame, current: int | None = None) -> go.Figure:
+    """Days and dollars at other GPU counts; counts that do not fit are marked (and have no cost); the
+    current count is marked."""
     fig = go.Figure()
+    if table.empty:
+        return _layout(fig, title="Days and dollars vs GPU count (no other count is possible)", height=360)
+    fits = table["fits_in_memory"].astype(bool) if "fits_in_memory" in table else pd.Series(True, table.index)
     fig.add_trace(go.Scatter(x=table["gpus"], y=table["days"], name="days", mode="lines+markers"))
+    priced = table[fits & table["cost_usd"].notna()]
     fig.add_trace(
-        go.Scatter(x=table["gpus"], y=table["cost_usd"], name="cost (USD)", mode="lines+markers", yaxis="y2")
+        go.Scatter(
+            x=priced["gpus"], y=priced["cost_usd"], name="cost (USD)", mode="lines+markers", yaxis="y2"
+        )
     )
-    fig.update_layout(
+    bad = table[~fits]
+    if not bad.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=bad["gpus"],
+                y=bad["days"],
+                name="does not fit (no cost)",
+                mode="markers",
+                marker=dict(symbol="x", size=12, color=NOT_FIT),
+            )
+        )
+    if current is not None:
+        fig.add_vline(x=current, line_dash="dot", annotation_text="this setup", annotation_position="top")
+    return _layout(
+        fig,
         title="Days and dollars vs GPU count",
-        xaxis_title="GPUs",
-        xaxis_type="log",
-        yaxis_title="days",
-        yaxis2=dict(title="USD", overlaying="y", side="right"),
-        height=360,
-        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(title="GPUs", **_log_axis()),
+        yaxis=dict(title="days", rangemode="tozero"),
+        yaxis2=dict(title="USD", overlaying="y", side="right", rangemode="tozero", tickformat="$~s"),
+        height=380,
     )
-    return fig
 
 
 def sensitivity(table: pd.DataFrame) -> go.Figure:
+    """% change of the cost when one input moves; a change that leaves the setup unpriced (it no longer
+    fits) is shown as such, not dropped."""
     base = float(table.iloc[0]["cost_usd"] or 0.0)
     rows = table.iloc[1:]
     labels = [f"{p} {s}" for p, s in zip(rows["parameter"], rows["setting"], strict=True)]
-    change = [(float(c or 0.0) - base) / base * 100 if base else 0.0 for c in rows["cost_usd"]]
-    fig = go.Figure(go.Bar(x=change, y=labels, orientation="h", text=[f"{c:+.0f}%" for c in change]))
-    fig.update_layout(
+    change, text, colors = [], [], []
+    for c in rows["cost_usd"]:
+        if c is None or c != c or not base:
+            change.append(0.0)
+            text.append("no cost (does not fit)")
+            colors.append(NOT_FIT)
+        else:
+            change.append((float(c) - base) / base * 100)
+            text.append(f"{change[-1]:+.0f} %")
+            colors.append("#1f77b4")
+    fig = go.Figure(
+        go.Bar(x=change, y=labels, orientation="h", text=text, textposition="auto", marker_color=colors)
+    )
+    return _layout(
+        fig,
         title="Sensitivity of the cost (% change from the baseline)",
         xaxis_title="% change in USD",
-        height=360,
-        margin=dict(l=10, r=10, t=40, b=10),
+        height=380,
     )
-    return fig
 
 
 def pareto(table: pd.DataFrame, front: pd.DataFrame) -> go.Figure:
@@ -101,17 +146,13 @@ def pareto(table: pd.DataFrame, front: pd.DataFrame) -> go.Figure:
             text=front["hardware"],
         )
     )
-    fig.update_layout(
-        title="Cost vs days of the plans that fit",
-        xaxis_title="days",
-        yaxis_title="USD",
-        height=420,
-        margin=dict(l=10, r=10, t=40, b=10),
+    return _layout(
+        fig, title="Cost vs days of the plans that fit", xaxis_title="days", yaxis_title="USD", height=420
     )
-    return fig
 
 
-def latency_vs_batch(rows: list[dict[str, Any]]) -> go.Figure:
+def latency_vs_batch(rows: list[dict[str, Any]], chosen: int | None = None) -> go.Figure:
+    """Time per output token and throughput per GPU against the batch; the chosen batch is marked."""
     frame = pd.DataFrame(rows)
     fig = go.Figure()
     fig.add_trace(
@@ -126,16 +167,16 @@ def latency_vs_batch(rows: list[dict[str, Any]]) -> go.Figure:
             yaxis="y2",
         )
     )
-    fig.update_layout(
+    if chosen is not None:
+        fig.add_vline(x=chosen, line_dash="dot", annotation_text=f"batch {chosen}", annotation_position="top")
+    return _layout(
+        fig,
         title="Latency and throughput vs batch",
-        xaxis_title="batch (requests)",
-        xaxis_type="log",
-        yaxis_title="ms per output token",
-        yaxis2=dict(title="tokens/s per GPU", overlaying="y", side="right"),
+        xaxis=dict(title="batch (requests)", **_log_axis()),
+        yaxis=dict(title="ms per output token", rangemode="tozero"),
+        yaxis2=dict(title="tokens/s per GPU", overlaying="y", side="right", rangemode="tozero"),
         height=380,
-        margin=dict(l=10, r=10, t=40, b=10),
     )
-    return fig
 
 
 def latency_vs_rate(rows: list[dict[str, Any]], ttft_target_s: float, tpot_target_s: float) -> go.Figure:
@@ -163,23 +204,30 @@ def latency_vs_rate(rows: list[dict[str, Any]], ttft_target_s: float, tpot_targe
             )
         )
     fig.add_hline(y=ttft_target_s * 1e3, line_dash="dot", annotation_text="TTFT target")
-    fig.update_layout(
+    return _layout(
+        fig,
         title="Latency percentiles vs request rate (one replica, simulated)",
-        xaxis_title="requests per second",
-        yaxis_title="time to first token (ms)",
-        yaxis_type="log",
-        yaxis2=dict(title="ms per output token", overlaying="y", side="right"),
-        height=400,
-        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(title="requests per second", rangemode="tozero"),
+        yaxis=dict(title="time to first token (ms)", type="log"),
+        yaxis2=dict(title="ms per output token", overlaying="y", side="right", rangemode="tozero"),
+        height=420,
     )
-    return fig
 
 
 def hardware_bars(table: pd.DataFrame, column: str, title: str) -> go.Figure:
+    """One bar per accelerator; setups that do not fit are red, labelled, and carry no cost."""
     ok = table.dropna(subset=[column])
-    fig = go.Figure(go.Bar(x=ok["hardware"], y=ok[column]))
-    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+    fits = ok["fits_in_memory"].astype(bool) if "fits_in_memory" in ok else pd.Series(True, ok.index)
+    fig = go.Figure(
+        go.Bar(
+            x=ok["hardware"],
+            y=ok[column],
+            marker_color=[("#1f77b4" if f else NOT_FIT) for f in fits],
+            text=[("" if f else "does not fit") for f in fits],
+            textposition="outside",
+        )
+    )
+    return _layout(fig, title=title + " (red: does not fit)", height=340, yaxis=dict(rangemode="tozero"))
 
 
 def validation_scatter(rows: pd.DataFrame) -> go.Figure:
@@ -198,13 +246,10 @@ def validation_scatter(rows: pd.DataFrame) -> go.Figure:
                 text=group["run"],
             )
         )
-    fig.update_layout(
+    return _layout(
+        fig,
         title="Predicted vs measured seconds per step (log-log), by source family",
-        xaxis_title="measured s",
-        yaxis_title="predicted s",
-        xaxis_type="log",
-        yaxis_type="log",
-        height=460,
-        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(title="measured s", type="log"),
+        yaxis=dict(title="predicted s", type="log"),
+        height=520,
     )
-    return fig

@@ -18,7 +18,7 @@ os.environ["ESTIMATOR_DASHBOARD_STRICT"] = "1"
 # error boxes the dashboard shows for bad input name a field (parallelism.tp: ...) or a file
 INPUT_ERROR = re.compile(
     r"^(model|hardware|gpus|parallelism|training|precision|pricing|energy|traffic|inference|"
-    r"quantisation|finetune|plan|Hardware|URL parameter|[\w.-]+\.(json|yaml))\b"
+    r"quantisation|finetune|plan|Hardware|URL parameter|DOES NOT FIT|[\w.-]+\.(json|yaml))\b"
 )
 
 

@@ -66,7 +66,7 @@ def test_url_reproduces_the_scenario() -> None:
 
 def test_custom_model() -> None:
     at = _app(gpus="8", tp="8", pp="1", global_batch="8", seq_len="2048")
-    at.radio(key="model_source").set_value("custom").run()
+    at.radio(key="tr_source").set_value("custom").run()
     assert_no_defects(at)
     assert _metric(at, "Training time").endswith("days")
 
@@ -104,3 +104,29 @@ def test_scenarios_save_and_compare() -> None:
     assert_no_defects(at)
     assert at.dataframe
     assert len(at.get("download_button")) == 4
+
+
+def test_serving_that_does_not_fit_is_loud_and_unpriced() -> None:
+    """A 70B model in bf16 on one H100 (141 GB of weights on 80 GB): red banner, no price (defect 2)."""
+    import json
+
+    from estimator.scenario_io import SERVING_SCENARIOS
+    from estimator.textio import read_yaml
+
+    data = read_yaml(SERVING_SCENARIOS / "serving-customer-service.yaml")
+    data.update(model="llama3-70b", hardware="h100-sxm-80gb", parallelism={"tp": 1}, precision="bf16")
+    data.pop("quantisation", None)
+    at = _app(page="Serving", serving=json.dumps(data))
+    assert_no_defects(at, errors_allowed=True)
+    assert any("DOES NOT FIT" in e.value for e in at.error)
+    assert _metric(at, "USD per million tokens") == "not priced"
+    assert _metric(at, "Per month") == "not priced"
+
+
+def test_training_that_does_not_fit_is_loud_and_unpriced() -> None:
+    """GPT-3 175B on 8 A100 without recomputation needs ~379 GiB per GPU: no cost, a banner with fixes."""
+    at = _app(hardware="a100-sxm-80gb", gpus="8", tp="8", pp="1", recompute="none", global_batch="8")
+    assert_no_defects(at, errors_allowed=True)
+    banner = next(e.value for e in at.error if "DOES NOT FIT" in e.value)
+    assert "GiB" in banner
+    assert not _metric(at, "Cost").startswith("$")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,7 +173,12 @@ def _chunk(
     return out
 
 
-def plan(sc: Scenario, spec: PlanSpec | None = None, progress: bool = True) -> PlanResult:
+def plan(
+    sc: Scenario,
+    spec: PlanSpec | None = None,
+    progress: bool = True,
+    on_chunk: Callable[[int, int, str], None] | None = None,
+) -> PlanResult:
     """Search the plan's space around scenario `sc`; every row evaluated, invalid ones with a reason."""
     spec = spec or sc.plan or PlanSpec()
     start = time.perf_counter()
@@ -206,6 +212,8 @@ def plan(sc: Scenario, spec: PlanSpec | None = None, progress: bool = True) -> P
         ok = res.pop("_ok", np.zeros(len(reason), dtype=bool))
         kept.append(RejectedChunk(hw.name, prec, values, final))
         frames.append(_frame(grid, res, ok, final, hw.name, prec))
+        if on_chunk is not None:  # a caller's progress bar (the dashboard)
+            on_chunk(i + 1, len(chunks), f"{hw.name} {prec}: {evaluated:,} layouts evaluated")
         if progress and time.perf_counter() - start > 1.0:
             sys.stderr.write(
                 f"\r[{i + 1}/{len(chunks)}] {hw.name} {prec}: {generated:,} configurations generated, "
