@@ -71,6 +71,7 @@ def _constraints(params: dict[str, str]) -> dict[str, Any]:
 
 def render() -> None:
     st.header("Planner: which GPUs, how many, which layout")
+    band = st.container()  # the best plan, once the search is ranked
     params = dict(st.query_params)
     fields = state.from_query(params)
     cons = _constraints(params)
@@ -148,6 +149,8 @@ def render() -> None:
         key="chart_pareto",
     )
     best = rank(table, objective, int(top), "high").reset_index(drop=True)
+    with band:
+        _answer(best.iloc[0], objective)
     st.dataframe(_readable(best), key="plans_table", hide_index=False)
     choice = st.selectbox(
         "Open a plan in the training page", list(range(1, len(best) + 1)), key="plan_choice"
@@ -160,6 +163,47 @@ def render() -> None:
         st.query_params.from_dict(state.to_query(opened) | query | {"page": "Training"})
         st.session_state["goto_page"] = "Training"
         st.rerun()
+
+
+def _answer(row: Any, objective: str) -> None:
+    """The best plan first: cost with its range, days, GPUs, memory margin, price and its source."""
+    from estimator.profiles import load_hardware
+
+    hw = load_hardware(str(row["hardware"]))
+    c = st.columns(5)
+    c[0].metric(
+        "Best plan's cost",
+        fmt_usd(float(row["cost_usd"])),
+        help=f"range {fmt_usd(float(row['cost_usd_low']))} – {fmt_usd(float(row['cost_usd_high']))}; "
+        "plans are ranked by the upper end",
+    )
+    c[1].metric(
+        "Days",
+        f"{row['train_days']:,.1f}",
+        help=f"range {row['train_days_low']:,.1f} – {row['train_days_high']:,.1f}",
+    )
+    c[2].metric("GPUs", f"{int(row['gpus']):,} × {row['hardware']}")
+    c[3].metric(
+        "Fits",
+        f"yes, {(hw.memory_bytes - row['memory_per_gpu_bytes']) / 2**30:,.1f} GiB spare",
+        help="memory per GPU against the profile's capacity",
+    )
+    c[4].metric(
+        "Price",
+        f"${row['usd_per_gpu_hour']:,.2f}/GPU-h",
+        help=(
+            f"{hw.display_name} profile price: {price.provider} {price.kind}, {price.date}"
+            if (price := hw.default_price) is not None
+            else "profile price"
+        ),
+    )
+    st.caption(
+        f"Ranked by {objective}: cost {fmt_usd(float(row['cost_usd_low']))} – "
+        f"{fmt_usd(float(row['cost_usd_high']))}, tp {int(row['tp'])} · pp {int(row['pp'])} · cp "
+        f"{int(row['cp'])} · dp {int(row['dp'])}, micro-batch {int(row['micro_batch'])}, "
+        f"ZeRO-{int(row['zero'])}, "
+        f"{row['recompute']} recompute, MFU {row['mfu']:.1%}."
+    )
 
 
 def _filtered(table: pd.DataFrame, headroom: float, deadline: float, budget: float) -> pd.DataFrame:

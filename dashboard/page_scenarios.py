@@ -1,4 +1,6 @@
-"""Scenarios page: save the current scenario, compare saved ones side by side, download YAML, JSON, CSV."""
+"""Scenarios page: save the current scenario, compare saved ones side by side (a chart and a table),
+download the scenario YAML, the estimate as JSON or CSV, and the cost report exactly as `estimator report`
+writes it (same builder, same alternatives, same renderer)."""
 
 from __future__ import annotations
 
@@ -6,23 +8,43 @@ import pandas as pd
 import streamlit as st
 import yaml
 
+from estimator import figures as charts
 from estimator.errors import InputError
 from estimator.render import to_csv, to_json
 from estimator.scenario_io import scenario_from_dict
 from estimator.training import estimate_training
+from estimator.units import fmt_usd
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_data(show_spinner="Building the report (the planner searches for alternatives)…", max_entries=4)
 def _html_report(scenario_yaml: str) -> str:
-    """The cost report of the scenario, self-contained HTML (charts interactive, Plotly inlined)."""
+    """`estimator report scenario.yaml -o report.html` of the current scenario: the same blocks, rendered
+    by the same function (interactive charts, Plotly inlined)."""
     from estimator.report.content import build_report
     from estimator.report.document import document
     from estimator.report.render import to_html
 
     report = build_report(
-        [scenario_from_dict(yaml.safe_load(scenario_yaml), names_only=True)], alternatives=False
+        [scenario_from_dict(yaml.safe_load(scenario_yaml), names_only=True)], alternatives=True
     )
     return to_html(document(report))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _row(label: str, scenario_yaml: str) -> dict[str, object]:
+    e = estimate_training(scenario_from_dict(yaml.safe_load(scenario_yaml), names_only=True))
+    return {
+        "scenario": label,
+        "model": e.model,
+        "hardware": e.hardware,
+        "gpus": e.gpus,
+        "fits": bool(e.fits_in_memory),
+        "days": e.train_time_s / 86400,
+        "cost_usd": e.cost_usd if e.fits_in_memory else None,
+        "mfu": e.mfu,
+        "memory_gib": e.memory_per_gpu_bytes["total"] / 2**30,
+        "energy_mwh": e.energy_kwh / 1000,
+    }
 
 
 def render() -> None:
@@ -32,8 +54,11 @@ def render() -> None:
     if current is None:
         st.info("Open the training page first: its scenario is the one saved here.")
     else:
-        name = st.text_input("Name", "scenario", max_chars=100)
-        if st.button("Save the current scenario", key="save"):
+        text = yaml.safe_dump(current, sort_keys=False)
+        left, right = st.columns([3, 1])
+        name = left.text_input("Name", f"scenario {len(saved) + 1}", max_chars=100)
+        right.write("")
+        if right.button("Save the current scenario", key="save"):
             saved[name] = current
         try:
             est = estimate_training(scenario_from_dict(current, names_only=True))
@@ -41,32 +66,48 @@ def render() -> None:
             st.error(str(exc))
             return
         c = st.columns(4)
-        c[0].download_button(
-            "Scenario (YAML)", yaml.safe_dump(current, sort_keys=False), file_name="scenario.yaml"
-        )
+        c[0].download_button("Scenario (YAML)", text, file_name="scenario.yaml")
         c[1].download_button("Estimate (JSON)", to_json(est), file_name="estimate.json")
         c[2].download_button("Estimate (CSV)", to_csv(est), file_name="estimate.csv")
-        c[3].download_button(
-            "Report (HTML, offline)",
-            _html_report(yaml.safe_dump(current, sort_keys=False)),
-            file_name="report.html",
-            mime="text/html",
-        )
-    if saved:
-        rows = []
-        for label, data in saved.items():
-            e = estimate_training(scenario_from_dict(data, names_only=True))
-            rows.append(
-                {
-                    "scenario": label,
-                    "model": e.model,
-                    "hardware": e.hardware,
-                    "gpus": e.gpus,
-                    "days": e.train_time_s / 86400,
-                    "cost_usd": e.cost_usd,
-                    "mfu": e.mfu,
-                    "memory_GiB": e.memory_per_gpu_bytes["total"] / 2**30,
-                    "energy_MWh": e.energy_kwh / 1000,
-                }
+        if c[3].button("Build the report (HTML)", key="build_report", help="as `estimator report` writes it"):
+            st.session_state["report_for"] = text
+        if st.session_state.get("report_for") == text:
+            st.download_button(
+                "Download the report (HTML, offline: the same as `estimator report scenario.yaml -o r.html`)",
+                _html_report(text),
+                file_name="report.html",
+                mime="text/html",
+                key="report_download",
             )
-        st.dataframe(pd.DataFrame(rows), key="compare_table")
+    if not saved:
+        st.caption("Saved scenarios appear here side by side.")
+        return
+    frame = pd.DataFrame(
+        [_row(label, yaml.safe_dump(data, sort_keys=False)) for label, data in saved.items()]
+    )
+    st.plotly_chart(charts.compare_scenarios(frame), key="chart_compare")
+    if not frame["fits"].all():
+        st.error(
+            "Red bars do not fit in memory and have no price: "
+            + ", ".join(frame.loc[~frame["fits"], "scenario"])
+        )
+    shown = frame.assign(
+        cost_usd=["not priced" if c is None or c != c else fmt_usd(float(c)) for c in frame["cost_usd"]]
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        column_config={
+            "gpus": st.column_config.NumberColumn("GPUs", format="localized"),
+            "fits": st.column_config.CheckboxColumn("fits"),
+            "days": st.column_config.NumberColumn("days", format="%.1f"),
+            "cost_usd": st.column_config.TextColumn("cost"),
+            "mfu": st.column_config.NumberColumn("MFU", format="percent"),
+            "memory_gib": st.column_config.NumberColumn("memory per GPU", format="%.1f GiB"),
+            "energy_mwh": st.column_config.NumberColumn("energy", format="%.1f MWh"),
+        },
+        key="compare_table",
+    )
+    if st.button("Clear the saved scenarios", key="clear_saved"):
+        saved.clear()
+        st.rerun()

@@ -49,6 +49,57 @@ def _sweeps(scenario_json: str) -> tuple[Any, Any]:
     return gpu_count_sweep(sc), sensitivity(sc)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _ops(scenario_json: str) -> list[dict[str, Any]]:
+    from estimator.training.step import op_roofline
+
+    return op_roofline(scenario_from_dict(json.loads(scenario_json), names_only=True))
+
+
+def _roofline(key: str) -> None:
+    """LLM-Viewer's roofline view, for training: what bounds each op of the slowest stage."""
+    import pandas as pd
+
+    rows = _ops(key)
+    with st.expander("What bounds each op: compute, memory or communication (slowest stage)"):
+        if not rows:
+            st.info("No ops to show.")
+            return
+        st.plotly_chart(charts.op_roofline(rows), key="chart_ops")
+        frame = pd.DataFrame(rows)[
+            [
+                "op",
+                "where",
+                "bound_by",
+                "seconds_per_step",
+                "share",
+                "gflop_per_kernel",
+                "mb_per_kernel",
+                "flop_per_byte",
+            ]
+        ]
+        st.dataframe(
+            frame,
+            hide_index=True,
+            column_config={
+                "where": st.column_config.TextColumn("layers"),
+                "bound_by": st.column_config.TextColumn("bound by"),
+                "seconds_per_step": st.column_config.NumberColumn("s per step", format="%.3f"),
+                "share": st.column_config.NumberColumn("share", format="percent"),
+                "gflop_per_kernel": st.column_config.NumberColumn("GFLOP per kernel", format="localized"),
+                "mb_per_kernel": st.column_config.NumberColumn("MB moved per kernel", format="localized"),
+                "flop_per_byte": st.column_config.NumberColumn("FLOP per byte", format="localized"),
+            },
+            key="ops_table",
+        )
+        st.caption(
+            "Forward + backward seconds of every layer and micro-batch of one step on one GPU; collectives "
+            "before any overlap with compute; recomputation not included (it is its own line in the step "
+            "breakdown). An op is memory-bound when moving its bytes at the profile's HBM bandwidth takes "
+            "longer than its FLOPs at the calibrated kernel efficiency."
+        )
+
+
 def _number(container: Any, label: str, key: str, low: float, high: float, **kw: Any) -> Any:
     """A number input keyed in session state, with its allowed range in the help text."""
     unit = kw.pop("unit", "")
@@ -265,3 +316,4 @@ def _charts(est: Any, key: str) -> None:
     left, right = st.columns(2)
     left.plotly_chart(charts.cost_vs_gpus(gpus_table, current=est.gpus), key="chart_gpus")
     right.plotly_chart(charts.sensitivity(sens), key="chart_sensitivity")
+    _roofline(key)

@@ -395,6 +395,8 @@ def _dashboard(args: argparse.Namespace) -> str:
         args.address,
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",  # no Deploy button
         "--server.headless",
         "false" if args.browser else "true",
     ]  # headless: no first-run e-mail prompt

@@ -253,3 +253,67 @@ def validation_scatter(rows: pd.DataFrame) -> go.Figure:
         yaxis=dict(title="predicted s", type="log"),
         height=520,
     )
+
+
+BOUND_COLOURS = {"compute": "#1f77b4", "memory": "#ff7f0e", "communication": "#2ca02c"}
+
+
+def op_roofline(rows: list[dict[str, Any]], top: int = 20) -> go.Figure:
+    """Seconds per step of the slowest stage's ops, coloured by what bounds each (compute, memory,
+    communication), largest first."""
+    frame = pd.DataFrame(rows).head(top).iloc[::-1]
+    fig = go.Figure()
+    for bound, colour in BOUND_COLOURS.items():
+        part = frame[frame["bound_by"] == bound]
+        if part.empty:
+            continue
+        fig.add_trace(
+            go.Bar(
+                x=part["seconds_per_step"],
+                y=part["op"] + " (" + part["where"] + ")",
+                orientation="h",
+                name=f"{bound}-bound",
+                marker_color=colour,
+                text=[f"{s:.0%}" for s in part["share"]],
+                textposition="auto",
+            )
+        )
+    return _layout(
+        fig,
+        title="What bounds each op (slowest stage, seconds per step, share of its op time)",
+        xaxis_title="seconds per step (forward + backward, every layer and micro-batch)",
+        height=max(320, 26 * len(frame) + 140),
+        barmode="overlay",
+        yaxis=dict(categoryorder="array", categoryarray=list(frame["op"] + " (" + frame["where"] + ")")),
+    )
+
+
+def compare_scenarios(frame: pd.DataFrame) -> go.Figure:
+    """Saved scenarios side by side: cost (bars, non-fitting ones red and unpriced) and days (markers)."""
+    colours = ["#1f77b4" if f else NOT_FIT for f in frame["fits"]]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=frame["scenario"],
+            y=frame["cost_usd"].fillna(0.0),
+            name="cost (USD)",
+            marker_color=colours,
+            text=[
+                "does not fit" if not f else f"${c / 1e6:,.2f} M" if c >= 1e6 else f"${c / 1e3:,.1f} k"
+                for c, f in zip(frame["cost_usd"].fillna(0.0), frame["fits"], strict=True)
+            ],
+            textposition="auto",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["scenario"], y=frame["days"], name="days", mode="markers", yaxis="y2", marker_size=12
+        )
+    )
+    return _layout(
+        fig,
+        title="Saved scenarios: cost and training time",
+        yaxis=dict(title="USD", tickformat="$,.3s"),
+        yaxis2=dict(title="days", overlaying="y", side="right", rangemode="tozero"),
+        height=380,
+    )

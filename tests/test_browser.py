@@ -71,6 +71,8 @@ def server() -> Iterator[str]:
             "true",
             "--browser.gatherUsageStats",
             "false",
+            "--client.toolbarMode",
+            "minimal",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -31,7 +31,7 @@ def test_training_page_answers_the_question() -> None:
     at = _app()
     assert_no_defects(at)
     assert _metric(at, "Training time").endswith("days") and _metric(at, "Cost").startswith("$")
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 5  # step, memory, GPU sweep, sensitivity, op roofline
     before = _metric(at, "Training time")
     _number(at, "GPUs").set_value(512).run()
     assert_no_defects(at)
@@ -103,7 +103,46 @@ def test_scenarios_save_and_compare() -> None:
     at.button(key="save").click().run()
     assert_no_defects(at)
     assert at.dataframe
-    assert len(at.get("download_button")) == 4
+    assert len(at.get("download_button")) == 3  # YAML, JSON, CSV; the report once built
+    assert len(at.get("plotly_chart")) == 1  # the comparison chart
+    at.text_input[0].set_value("on 512").run()
+    at.button(key="save").click().run()
+    assert_no_defects(at)
+    assert len(at.dataframe[0].value) == 2
+
+
+def test_dashboard_report_is_the_cli_report() -> None:
+    """The report the Scenarios page offers is `estimator report` of the same scenario, byte for byte
+    (apart from nothing: same builder, same alternatives, same renderer)."""
+    import io
+    import sys
+    from contextlib import redirect_stdout
+
+    import yaml
+
+    sys.path.insert(0, str(Path(APP).parent))
+    import page_scenarios
+
+    from estimator.cli import main
+
+    at = _app()
+    current = at.session_state["current_scenario"]
+    text = yaml.safe_dump(current, sort_keys=False)
+    html = page_scenarios._html_report.__wrapped__(text)  # type: ignore[attr-defined]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "s.yaml", Path(tmp) / "r.html"
+        src.write_text(text)
+        with redirect_stdout(io.StringIO()):
+            assert main(["report", str(src), "-o", str(out)]) == 0
+        cli = out.read_text()
+    import re
+
+    def strip(h: str) -> str:  # plotly gives each figure a random div id
+        return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "ID", h)
+
+    assert strip(html) == strip(cli)
 
 
 def test_serving_that_does_not_fit_is_loud_and_unpriced() -> None:

@@ -117,3 +117,38 @@ def test_comparison_of_several_scenarios(tmp_path: Path) -> None:
 
 def test_unknown_format_is_bad_input(tmp_path: Path) -> None:
     assert main(["report", str(GPT3), "-o", str(tmp_path / "r.docx")]) == 2
+
+
+def test_first_pdf_page_is_the_executive_summary(tmp_path: Path) -> None:
+    """Page 1 carries the headline cost with its range, days, hardware, price and source, the fit, the
+    recommendation and the assumptions that move the cost most; the detail starts on page 2."""
+    _need("chromium")
+    _need("pdftotext")
+    out = tmp_path / "r.pdf"
+    assert main(["report", str(GPT3), "-o", str(out), "--no-alternatives"]) == 0
+    first = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    second = subprocess.run(
+        ["pdftotext", "-f", "2", "-l", "2", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for text in ("Executive summary", "range", "days", "per GPU-hour", "headroom", "recommended plan"):
+        assert text in first, text
+    assert "kernel efficiency: cost" in first
+    assert "Configuration" not in first and second.lstrip().startswith("Scenario:")
+
+
+def test_drivers_rank_the_largest_swing_first() -> None:
+    import pandas as pd
+
+    from estimator.report.document import drivers
+
+    frame = pd.DataFrame(
+        {
+            "parameter": ["baseline", "a", "a", "b", "b"],
+            "setting": ["as given", "×0.5", "×2", "×0.5", "×2"],
+            "cost_usd": [100.0, 90.0, 110.0, 60.0, 170.0],
+        }
+    )
+    assert drivers(frame) == ["b: cost ×0.5 -40.0% / ×2 +70.0%", "a: cost ×0.5 -10.0% / ×2 +10.0%"]
+    assert drivers(frame, top=1) == ["b: cost ×0.5 -40.0% / ×2 +70.0%"]

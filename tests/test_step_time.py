@@ -144,3 +144,36 @@ def test_hardware_comparison_keeps_the_scenario_price_on_its_own_hardware() -> N
     assert table.loc["a100-sxm-80gb", "cost_usd"] == pytest.approx(own.cost_usd)
     h100 = estimate_training(make_scenario(hardware="h100-sxm-80gb", pricing={"usd_per_gpu_hour": None}))
     assert table.loc["h100-sxm-80gb", "cost_usd"] == pytest.approx(h100.cost_usd)
+
+
+def test_op_roofline_adds_up_to_the_step_compute_and_bounds_follow_the_ridge() -> None:
+    """The per-op view sums to the step model's compute time of the slowest stage (one code path checked
+    against another), GEMMs of GPT-3 at 2048 tokens are compute-bound, norms memory-bound, collectives
+    communication; the same GEMMs at 64 tokens per micro-batch fall under the A100's ridge point
+    (312 TFLOP/s ÷ 2.0 TB/s ≈ 156 FLOP/byte) and become memory-bound."""
+    from estimator.columns import Columns
+    from estimator.scenario_io import load_scenario
+    from estimator.training.step import (
+        _stage_parts,
+        links_of,
+        op_roofline,
+        resolve_efficiencies,
+        stage_ledgers,
+    )
+
+    sc = load_scenario(None)
+    rows = op_roofline(sc)
+    bound = {r["op"]: r["bound_by"] for r in rows}
+    assert bound["fc1"] == bound["qkv_proj"] == "compute"
+    assert bound["norm"] == "memory" and bound["tp_exchange"] == "communication"
+    c = Columns.from_scenario(sc)
+    eff = resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype)
+    parts = [_stage_parts(s, eff, links_of(sc, c, eff), 0) for s in stage_ledgers(sc, c)]
+    compute = max(float(p["compute"]) for p in parts) * float(c.micro_batches)
+    ops = sum(r["seconds_per_step"] for r in rows if r["kind"] != "collective")
+    assert ops == pytest.approx(compute, rel=1e-9)
+    assert sum(r["share"] for r in rows) == pytest.approx(1.0)
+    short = sc.model_copy(
+        update={"training": sc.training.model_copy(update={"seq_len": 64}), "model": sc.model}
+    )
+    assert {r["op"]: r["bound_by"] for r in op_roofline(short)}["fc1"] == "memory"

@@ -37,7 +37,12 @@ class Figure:
     figure: Any  # plotly.graph_objects.Figure
 
 
-Block = Heading | Paragraph | Table | Figure
+@dataclass(frozen=True)
+class PageBreak:
+    """The executive summary stands alone on the first page of the PDF."""
+
+
+Block = Heading | Paragraph | Table | Figure | PageBreak
 
 
 def _usd(x: float | None) -> str:
@@ -298,6 +303,87 @@ def _serving(s: ServingSection) -> list[Block]:
     ]
 
 
+def drivers(sensitivity: pd.DataFrame, top: int = 3) -> list[str]:
+    """The assumptions that move the cost most, from the sensitivity sweep: 'kernel efficiency ×0.8 / ×1.2:
+    cost +20.6 % / −13.5 %', largest swing first."""
+    if sensitivity.empty or "baseline" not in set(sensitivity["parameter"]):
+        return []
+    base = sensitivity.loc[sensitivity["parameter"] == "baseline", "cost_usd"].iloc[0]
+    if not base or pd.isna(base):
+        return []
+    rows = []
+    for name, group in sensitivity[sensitivity["parameter"] != "baseline"].groupby("parameter", sort=False):
+        moves = [
+            (str(r.setting), (r.cost_usd - base) / base) for r in group.itertuples() if pd.notna(r.cost_usd)
+        ]
+        if moves:
+            swing = max(abs(m) for _, m in moves)
+            text = " / ".join(f"{st} {m:+.1%}" for st, m in moves)
+            rows.append((swing, f"{name}: cost {text}"))
+    return [t for _, t in sorted(rows, key=lambda r: -r[0])[:top]]
+
+
+def _executive(report: Report) -> list[Block]:
+    """The first page: headline cost with its range, days, hardware, price and its source, whether it fits,
+    the recommended plan and its saving, and the assumptions that move the answer most."""
+    out: list[Block] = [Heading("Executive summary", 2)]
+    for s in report.training:
+        e = s.estimate
+        price = e.assumptions.get("price", {})
+        rng = (
+            ""
+            if e.cost_usd_range is None
+            else f" (range {_usd(e.cost_usd_range[0])} – {_usd(e.cost_usd_range[1])})"
+        )
+        lo, hi = (x / 86400 for x in e.train_time_s_range)
+        headroom = (e.memory_capacity_bytes - e.memory_per_gpu_bytes["total"]) / GiB
+        rows = [
+            ("cost", f"{_usd(e.cost_usd)}{rng}"),
+            ("time", f"{e.train_time_s / 86400:,.1f} days (range {lo:,.1f} – {hi:,.1f})"),
+            ("hardware", f"{e.gpus:,} × {s.scenario.hardware.display_name}"),
+            (
+                "price",
+                f"${price.get('usd_per_gpu_hour', 0):,.2f} per GPU-hour ({price.get('source', 'n/a')})"
+                if price.get("usd_per_gpu_hour")
+                else "none",
+            ),
+            (
+                "fits in memory",
+                f"yes, {headroom:,.1f} GiB headroom per GPU"
+                if e.fits_in_memory
+                else f"NO: {-headroom:,.1f} GiB short per GPU",
+            ),
+            ("energy", f"{e.energy_kwh / 1000:,.1f} MWh"),
+        ]
+        if s.recommended:
+            r, re_ = s.recommended["scenario"], s.recommended["estimate"]
+            saving = (e.cost_usd or 0) - (re_.cost_usd or 0)
+            rows.append(
+                (
+                    "recommended plan",
+                    f"{r['gpus']:,} × {r['hardware']} (tp {r['parallelism']['tp']} · pp "
+                    f"{r['parallelism']['pp']}): {_usd(re_.cost_usd)} in "
+                    f"{re_.train_time_s / 86400:,.1f} days, "
+                    f"saves {_usd(saving)}",
+                )
+            )
+        else:
+            rows.append(("recommended plan", "as given (no cheaper plan that finishes no later was found)"))
+        for i, text in enumerate(drivers(s.sensitivity)):
+            rows.append(("moves the answer most" if i == 0 else "", text))
+        out += [Paragraph(f"{e.scenario}: training {e.model}."), _kv(rows)]
+    for sv in report.serving:
+        se = sv.estimate
+        out.append(
+            Paragraph(
+                f"Serving {sv.name}: {se.gpus_needed:,} × {se.hardware}, {_usd(se.usd_per_million_tokens)} "
+                f"per million tokens, {_usd(se.monthly_cost_usd)} per month."
+            )
+        )
+    out.append(PageBreak())
+    return out
+
+
 def document(report: Report) -> list[Block]:
     """Every block of the report, in reading order: a comparison when there are several scenarios, then
     each scenario's summary first."""
@@ -314,6 +400,7 @@ def document(report: Report) -> list[Block]:
             "the runs cover (it says why)."
         ),
     ]
+    blocks += _executive(report)
     if len(report.training) > 1:
         blocks += [
             Heading("Comparison", 2),

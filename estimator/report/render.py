@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from estimator.errors import InputError
-from estimator.report.document import Block, Figure, Heading, Paragraph, Table
+from estimator.report.document import Block, Figure, Heading, PageBreak, Paragraph, Table
 
 CSS = (
     "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;"
     "padding:0 1em;color:#222}table{border-collapse:collapse;margin:0.5em 0 1.2em;font-size:0.9em}"
     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}"
     "h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #aaa}img{max-width:100%}"
-    "@media print{table,img{page-break-inside:avoid}h2,h3{page-break-after:avoid}}"
+    ".keep{break-inside:avoid;page-break-inside:avoid}.pagebreak{break-after:page;page-break-after:always}"
+    "@media print{body{margin:0 auto}table,img,.js-plotly-plot{break-inside:avoid;page-break-inside:avoid}"
+    "h1,h2,h3{break-after:avoid;page-break-after:avoid}}"
 )
 
 
@@ -58,10 +60,21 @@ def to_html(blocks: list[Block], *, static_images: dict[str, bytes] | None = Non
         f"<style>{CSS}</style></head><body>",
     ]
     first_figure = True
+    keep_open = False  # a heading and the block after it share a page (no orphaned headings)
     for b in blocks:
         if isinstance(b, Heading):
+            if not keep_open:
+                parts.append("<div class='keep'>")
+                keep_open = True
             parts.append(f"<h{b.level}>{esc(b.text)}</h{b.level}>")
-        elif isinstance(b, Paragraph):
+            continue
+        if isinstance(b, PageBreak):
+            if keep_open:
+                parts.append("</div>")
+                keep_open = False
+            parts.append("<div class='pagebreak'></div>")
+            continue
+        if isinstance(b, Paragraph):
             parts.append(f"<p>{esc(b.text)}</p>")
         elif isinstance(b, Table):
             head = "".join(f"<th>{esc(c)}</th>" for c in b.columns)
@@ -77,6 +90,11 @@ def to_html(blocks: list[Block], *, static_images: dict[str, bytes] | None = Non
                 )
             )
             first_figure = False
+        if keep_open:
+            parts.append("</div>")
+            keep_open = False
+    if keep_open:
+        parts.append("</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -108,6 +126,8 @@ def to_markdown(blocks: list[Block], out: Path) -> str:
             lines.append("|" + "---|" * len(b.columns))
             lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in b.rows]
             lines.append("")
+        elif isinstance(b, PageBreak):
+            lines += ["---", ""]
         else:
             (folder / f"{b.name}.png").write_bytes(images[b.name])
             lines += [f"![{b.name}]({folder.name}/{b.name}.png)", ""]

@@ -462,3 +462,50 @@ def step_time(
     if not any(is_array(v) for v in out.values()):  # one configuration: plain floats
         out = {k: float(v) for k, v in out.items()}
     return StepTime(**out, efficiencies=eff)
+
+
+def op_roofline(sc: Scenario) -> list[dict[str, Any]]:
+    """Every op of the slowest pipeline stage for one training step on one GPU, with what bounds its
+    forward kernel (compute, memory or communication: the ledger's `bound_by`), its arithmetic intensity
+    and its seconds per step (forward + backward, all its layers and micro-batches) — LLM-Viewer's
+    per-layer roofline, for training. Collectives are listed at their full time, before any overlap."""
+    from estimator.ledger.account import bound_by, op_time_s
+
+    c = Columns.from_scenario(sc)
+    eff = resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype)
+    links = links_of(sc, c, eff)
+    micro = float(c.micro_batches)
+    best: list[dict[str, Any]] = []
+    best_total = -1.0
+    for rank, stage in enumerate(stage_ledgers(sc, c)):
+        rows: list[dict[str, Any]] = []
+        groups = [(float(n), ops, f"layer ×{float(n):g}") for n, ops in stage.layers] + [
+            (float(f), ops, "stage") for f, ops in stage.extras
+        ]
+        for n, ops, where_ in groups:
+            if n <= 0:
+                continue
+            for op in ops:
+                fwd, bwd = (float(x) for x in op_time_s(op, eff, links))
+                if fwd + bwd <= 0:
+                    continue
+                moved = float(op.bytes)
+                rows.append(
+                    {
+                        "stage": rank,
+                        "where": where_,
+                        "op": op.name,
+                        "kind": op.kind,
+                        "bound_by": bound_by(op, eff),
+                        "gflop_per_kernel": float(op.flops) / 1e9,
+                        "mb_per_kernel": moved / 1e6,
+                        "flop_per_byte": float(op.flops) / moved if moved else float("inf"),
+                        "seconds_per_step": n * micro * (fwd + bwd),
+                    }
+                )
+        total = sum(r["seconds_per_step"] for r in rows)
+        if total > best_total:
+            best, best_total = rows, total
+    for r in best:
+        r["share"] = r["seconds_per_step"] / best_total if best_total else 0.0
+    return sorted(best, key=lambda r: -r["seconds_per_step"])
