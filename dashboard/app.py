@@ -48,9 +48,22 @@ st.sidebar.caption(
     "Every figure has its unit and the assumptions behind it; see the Validation page for how far "
     "the model can be trusted."
 )
+# Streamlit forgets a widget's state when a run does not draw it; keep every page's inputs (prefixes tr_,
+# sv_, pl_) across page changes so a custom model or a serving setup survives a visit to another page
+kept: dict[str, object] = st.session_state.setdefault("_kept", {})
+for k, v in kept.items():
+    if k not in st.session_state:
+        st.session_state[k] = v
 try:
     PAGES[page].render()
 except Exception as exc:  # a defect, not an input error: say so without a traceback  # noqa: BLE001
     if os.environ.get("ESTIMATOR_DASHBOARD_STRICT") == "1":  # under test a defect must fail the test
         raise
     st.error(f"{DEFECT_MARK} on this page ({type(exc).__name__}: {exc}). Please report it.")
+kept.update(
+    {
+        k: st.session_state[k]
+        for k in list(st.session_state)
+        if isinstance(k, str) and k.startswith(state.KEPT_PREFIXES) and k not in state.NOT_SETTABLE
+    }
+)

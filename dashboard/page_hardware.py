@@ -4,6 +4,7 @@ marked in red and get no cost)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import state
 import streamlit as st
@@ -20,8 +21,40 @@ def _table(scenario_json: str):  # type: ignore[no-untyped-def]
     return hardware_comparison(scenario_from_dict(json.loads(scenario_json), names_only=True))
 
 
+def _answer(table: Any) -> None:
+    """The cheapest accelerator on which the job fits, first; loud when it fits on none."""
+    from estimator.profiles import load_hardware
+
+    fits = table[table["fits_in_memory"].fillna(False).astype(bool) & table["cost_usd"].notna()]
+    if fits.empty:
+        st.error(
+            "DOES NOT FIT on any accelerator with this layout: no cost is given. Raise tp·pp, recompute, "
+            "use ZeRO-3 or more GPUs on the training page."
+        )
+        return
+    best = fits.sort_values("cost_usd").iloc[0]
+    hw = load_hardware(str(best["hardware"]))
+    price = hw.default_price
+    c = st.columns(5)
+    c[0].metric("Cheapest that fits", str(best["hardware"]))
+    c[1].metric("Cost", fmt_usd(float(best["cost_usd"])))
+    c[2].metric("Days", f"{best['days']:,.1f}")
+    c[3].metric("GPUs", f"{int(best['gpus']):,}")
+    c[4].metric(
+        "Price per GPU-hour",
+        "none" if price is None else f"${price.usd_per_gpu_hour:,.2f}",
+        help=None if price is None else f"{price.provider} {price.kind}, {price.date}",
+    )
+    if len(fits) < len(table):
+        st.warning(
+            f"{len(table) - len(fits)} of {len(table)} accelerators cannot run this job as laid out (red "
+            "bars: does not fit in memory, no cost; or the layout does not divide)."
+        )
+
+
 def render() -> None:
     st.header("Hardware: the same job on every accelerator")
+    band = st.container()
     fields = state.from_query(dict(st.query_params))
     try:
         data = state.scenario_dict(fields)
@@ -35,6 +68,8 @@ def render() -> None:
         "run on say why. Red: does not fit in memory (no cost)."
     )
     table = _table(json.dumps(data, sort_keys=True))
+    with band:
+        _answer(table)
     c = st.columns(3)
     c[0].plotly_chart(charts.hardware_bars(table, "days", "Days"), key="hw_days")
     c[1].plotly_chart(charts.hardware_bars(table, "cost_usd", "USD"), key="hw_cost")

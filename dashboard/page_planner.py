@@ -97,7 +97,8 @@ def render() -> None:
     c = st.columns(3)
     objective = c[0].selectbox("Objective", ["cost", "time", "pareto"], key=P + "objective")
     headroom = c[1].slider("Memory headroom", 0.0, 0.5, key=P + "headroom")
-    top = c[2].number_input("Plans to show", 1, 100, 10, key=P + "top")
+    st.session_state.setdefault(P + "top", 10)
+    top = c[2].number_input("Plans to show", 1, 100, key=P + "top")
     query = {
         "plan_hw": ",".join(hardware),
         "plan_max_gpus": str(int(max_gpus)),
@@ -182,15 +183,17 @@ def _answer(row: Any, objective: str) -> None:
         f"{row['train_days']:,.1f}",
         help=f"range {row['train_days_low']:,.1f} – {row['train_days_high']:,.1f}",
     )
-    c[2].metric("GPUs", f"{int(row['gpus']):,} × {row['hardware']}")
+    c[2].metric("GPUs", f"{int(row['gpus']):,}", help=str(row["hardware"]))
+    c[2].caption(str(row["hardware"]))
     c[3].metric(
-        "Fits",
-        f"yes, {(hw.memory_bytes - row['memory_per_gpu_bytes']) / 2**30:,.1f} GiB spare",
+        "Fits in memory",
+        "yes",
+        delta=f"{(hw.memory_bytes - row['memory_per_gpu_bytes']) / 2**30:+,.1f} GiB headroom",
         help="memory per GPU against the profile's capacity",
     )
     c[4].metric(
-        "Price",
-        f"${row['usd_per_gpu_hour']:,.2f}/GPU-h",
+        "Price per GPU-hour",
+        f"${row['usd_per_gpu_hour']:,.2f}",
         help=(
             f"{hw.display_name} profile price: {price.provider} {price.kind}, {price.date}"
             if (price := hw.default_price) is not None

@@ -194,11 +194,14 @@ def _answer(est: Any) -> None:
     load = est.load
     if load:
         c[3].metric(
-            "TTFT p50 / p99", f"{load['ttft_s']['p50'] * 1e3:,.0f} / {load['ttft_s']['p99'] * 1e3:,.0f} ms"
+            "First token p50 / p99 (ms)",
+            f"{load['ttft_s']['p50'] * 1e3:,.0f} / {load['ttft_s']['p99'] * 1e3:,.0f}",
+            help="time to first token under the traffic (engine simulation)",
         )
         c[4].metric(
-            "Per token p50 / p99",
-            f"{load['tpot_s']['p50'] * 1e3:,.1f} / {load['tpot_s']['p99'] * 1e3:,.1f} ms",
+            "Per token p50 / p99 (ms)",
+            f"{load['tpot_s']['p50'] * 1e3:,.1f} / {load['tpot_s']['p99'] * 1e3:,.1f}",
+            help="time per output token under the traffic (engine simulation)",
         )
     st.caption(
         f"Batch {est.batch}; memory per GPU {est.memory_per_gpu_bytes['total'] / GiB:,.1f} GiB "

@@ -66,32 +66,19 @@ def _roofline(key: str) -> None:
             st.info("No ops to show.")
             return
         st.plotly_chart(charts.op_roofline(rows), key="chart_ops")
-        frame = pd.DataFrame(rows)[
-            [
-                "op",
-                "where",
-                "bound_by",
-                "seconds_per_step",
-                "share",
-                "gflop_per_kernel",
-                "mb_per_kernel",
-                "flop_per_byte",
-            ]
-        ]
-        st.dataframe(
-            frame,
-            hide_index=True,
-            column_config={
-                "where": st.column_config.TextColumn("layers"),
-                "bound_by": st.column_config.TextColumn("bound by"),
-                "seconds_per_step": st.column_config.NumberColumn("s per step", format="%.3f"),
-                "share": st.column_config.NumberColumn("share", format="percent"),
-                "gflop_per_kernel": st.column_config.NumberColumn("GFLOP per kernel", format="localized"),
-                "mb_per_kernel": st.column_config.NumberColumn("MB moved per kernel", format="localized"),
-                "flop_per_byte": st.column_config.NumberColumn("FLOP per byte", format="localized"),
-            },
-            key="ops_table",
-        )
+        frame = pd.DataFrame(
+            {
+                "op": [r["op"] for r in rows],
+                "layers": [r["where"] for r in rows],
+                "bound by": [r["bound_by"] for r in rows],
+                "s per step": [f"{r['seconds_per_step']:,.3f}" for r in rows],
+                "share": [f"{r['share']:.1%}" for r in rows],
+                "GFLOP per kernel": [f"{r['gflop_per_kernel']:,.1f}" for r in rows],
+                "MB moved per kernel": [f"{r['mb_per_kernel']:,.1f}" for r in rows],
+                "FLOP per byte": [f"{r['flop_per_byte']:,.0f}" for r in rows],
+            }
+        ).set_index("op")
+        st.table(frame)
         st.caption(
             "Forward + backward seconds of every layer and micro-batch of one step on one GPU; collectives "
             "before any overlap with compute; recomputation not included (it is its own line in the step "
@@ -106,6 +93,9 @@ def _number(container: Any, label: str, key: str, low: float, high: float, **kw:
     bounds = f"allowed {low:,g}–{high:,g}{unit}"
     help_text = f"{kw.pop('help', '')} ({bounds})".strip()
     return container.number_input(label, low, high, key=P + key, help=help_text, **kw)
+
+
+CUSTOM_DEFAULTS = {"c_layers": 32, "c_d": 4096, "c_heads": 32, "c_vocab": 32000, "c_seq": 4096}
 
 
 def _model_inputs(fields: dict[str, Any]) -> str | None:
@@ -123,17 +113,19 @@ def _model_inputs(fields: dict[str, Any]) -> str | None:
         fields["model_spec"] = ""
         return None
     if source == "custom":
+        for k, v in CUSTOM_DEFAULTS.items():
+            st.session_state.setdefault(P + k, v)
         c = st.columns(4)
         custom = {
             "name": "custom",
             "architecture": c[0].selectbox(
                 "Architecture", ["decoder", "encoder", "encoder-decoder"], key=P + "c_arch"
             ),
-            "n_layers": c[1].number_input("Layers", 1, 512, 32, key=P + "c_layers"),
-            "d_model": c[2].number_input("d_model", 64, 65536, 4096, 64, key=P + "c_d"),
-            "n_heads": c[3].number_input("Heads", 1, 1024, 32, key=P + "c_heads"),
-            "vocab_size": c[0].number_input("Vocabulary", 2, 1_000_000, 32000, key=P + "c_vocab"),
-            "max_seq_len": c[1].number_input("Max sequence", 1, 1_048_576, 4096, key=P + "c_seq"),
+            "n_layers": c[1].number_input("Layers", 1, 512, key=P + "c_layers"),
+            "d_model": c[2].number_input("d_model", 64, 65536, step=64, key=P + "c_d"),
+            "n_heads": c[3].number_input("Heads", 1, 1024, key=P + "c_heads"),
+            "vocab_size": c[0].number_input("Vocabulary", 2, 1_000_000, key=P + "c_vocab"),
+            "max_seq_len": c[1].number_input("Max sequence", 1, 1_048_576, key=P + "c_seq"),
             "ffn": c[2].selectbox("FFN", ["swiglu", "gelu", "relu", "geglu"], key=P + "c_ffn"),
             "norm": c[3].selectbox("Norm", ["rmsnorm", "layernorm"], key=P + "c_norm"),
             "position": "rope",
@@ -292,7 +284,7 @@ def _answer(est: Any, fields: dict[str, Any]) -> None:
     )
     price = est.assumptions.get("price", {})
     usd = price.get("usd_per_gpu_hour")
-    c[4].metric("Price", "none" if usd is None else f"${usd:,.2f}/GPU-h")
+    c[4].metric("Price per GPU-hour", "none" if usd is None else f"${usd:,.2f}")
     src = (
         price.get("source")
         if price.get("source") == "scenario"
@@ -300,7 +292,8 @@ def _answer(est: Any, fields: dict[str, Any]) -> None:
     )
     c[4].caption(f"{src}{', ' + str(price.get('date')) if price.get('date') else ''}")
     st.caption(
-        f"MFU {est.mfu:.1%} (HFU {est.hfu:.1%}); {mem / GiB:,.1f} GiB per GPU; energy "
+        f"Parameters {est.params_total:,.0f}; MFU {est.mfu:.1%} (HFU {est.hfu:.1%}); {mem / GiB:,.1f} GiB "
+        "per GPU; energy "
         f"{est.energy_kwh / 1000:,.1f} MWh, {est.co2_kg / 1000:,.1f} t CO2e; {est.steps:,} steps of "
         f"{est.step_time_s:,.2f} s. Range: {est.assumptions['step_time_range']}."
     )

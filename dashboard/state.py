@@ -92,6 +92,10 @@ def _closest(value: str, known: list[str]) -> str:
     return f"; closest: {', '.join(close)}" if close else ""
 
 
+KEPT_PREFIXES = ("tr_", "sv_", "pl_")  # widget keys of the training, serving and planner pages
+NOT_SETTABLE = ("tr_upload",)  # a file uploader's state cannot be written back
+
+
 def parse_query(params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     """Fields from query parameters, and a notice for every parameter that could not be used.
 
@@ -106,17 +110,7 @@ def parse_query(params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         text = str(raw)[:200]
         try:
             if key in INT_FIELDS or key in FLOAT_FIELDS:
-                number = float(text)
-                if number != number:
-                    raise ValueError(text)
-                low, high = BOUNDS[key]
-                if not low <= number <= high:
-                    clamped = min(max(number, low), high)
-                    notices.append(
-                        f"URL parameter {key}={text!r} is outside {low:,g}–{high:,g}; showing {clamped:,g}"
-                    )
-                    number = clamped
-                out[key] = int(number) if key in INT_FIELDS else number
+                out[key] = _parse_number(key, text, notices)
             elif key in BOOL_FIELDS:
                 out[key] = text.lower() in ("1", "true", "yes")
             elif key == "model_spec":
@@ -137,6 +131,29 @@ def parse_query(params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         except (ValueError, OverflowError):
             notices.append(f"URL parameter {key}={text!r} is not a number; showing {DEFAULTS[key]!r} instead")
     return out, notices
+
+
+def _parse_number(key: str, text: str, notices: list[str]) -> float | int:
+    """A number from the URL, clamped into its field's bounds (saying so); a fraction where a whole number
+    belongs is truncated (saying so)."""
+    number = float(text)
+    if number != number:
+        raise ValueError(text)
+    low, high = BOUNDS[key]
+    if not low <= number <= high:
+        clamped = min(max(number, low), high)
+        notices.append(
+            f"URL parameter {key}={text!r} is outside {_num(low)}–{_num(high)}; showing {_num(clamped)}"
+        )
+        number = clamped
+    if key in INT_FIELDS and number != int(number):
+        notices.append(f"URL parameter {key}={text!r} is not a whole number; showing {_num(int(number))}")
+    return int(number) if key in INT_FIELDS else number
+
+
+def _num(x: float) -> str:
+    """A bound as people write it: 1,000,000 rather than 1e+06."""
+    return f"{x:,.0f}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:,g}"
 
 
 def from_query(params: dict[str, str]) -> dict[str, Any]:

@@ -215,13 +215,20 @@ def latency_vs_rate(rows: list[dict[str, Any]], ttft_target_s: float, tpot_targe
 
 
 def hardware_bars(table: pd.DataFrame, column: str, title: str) -> go.Figure:
-    """One bar per accelerator; setups that do not fit are red, labelled, and carry no cost."""
-    ok = table.dropna(subset=[column])
-    fits = ok["fits_in_memory"].astype(bool) if "fits_in_memory" in ok else pd.Series(True, ok.index)
+    """One bar per accelerator; setups that do not fit are red and labelled, and (with no cost) drawn at
+    zero rather than dropped."""
+    fits = (
+        table["fits_in_memory"].fillna(False).astype(bool)
+        if "fits_in_memory" in table
+        else pd.Series(True, table.index)
+    )
+    runs = table["error"].fillna("").astype(str).eq("") if "error" in table else pd.Series(True, table.index)
+    shown = table[runs & (table[column].notna() | ~fits)]  # rows whose layout cannot run say why in the table
+    fits = fits[shown.index]
     fig = go.Figure(
         go.Bar(
-            x=ok["hardware"],
-            y=ok[column],
+            x=shown["hardware"],
+            y=shown[column].fillna(0.0),
             marker_color=[("#1f77b4" if f else NOT_FIT) for f in fits],
             text=[("" if f else "does not fit") for f in fits],
             textposition="outside",
