@@ -49,10 +49,14 @@ st.sidebar.caption(
     "the model can be trusted."
 )
 # Streamlit forgets a widget's state when a run does not draw it; keep every page's inputs (prefixes tr_,
-# sv_, pl_) across page changes so a custom model or a serving setup survives a visit to another page
+# sv_, pl_) across page changes so a custom model or a serving setup survives a visit to another page. On a
+# page change every kept value is written again, so the widgets drawn now are told their value (a value
+# merely left in the session state would be shown as the widget's default by the browser).
 kept: dict[str, object] = st.session_state.setdefault("_kept", {})
+switched = st.session_state.get("_last_page") != page
+st.session_state["_last_page"] = page
 for k, v in kept.items():
-    if k not in st.session_state:
+    if switched or k not in st.session_state:
         st.session_state[k] = v
 try:
     PAGES[page].render()

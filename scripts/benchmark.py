@@ -5,9 +5,10 @@
 - full training estimates per second, in-process, one core;
 - the planner on GPT-3 175B (300B tokens, 8–4096 GPUs, six accelerators): configurations generated and
   configurations evaluated (those with a valid layout, whose time, memory and cost are computed) per second;
-- the dashboard's training page re-render after a widget change (Streamlit AppTest).
+- the dashboard's training page re-render after a widget change (Streamlit AppTest);
+- the dashboard in Debian's Chromium: first load, a training edit, a planner search, a planner re-rank.
 
-    .venv/bin/python scripts/benchmark.py [--seconds 3] [--runs 15] [--no-dashboard]
+    .venv/bin/python scripts/benchmark.py [--seconds 3] [--runs 15] [--no-dashboard] [--browser-only]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -65,6 +67,72 @@ def dashboard_rerender_s(repeats: int = 5) -> float:
     return statistics.median(times)
 
 
+def browser_timings(repeats: int = 3) -> dict[str, float]:
+    """Wall seconds in Debian's Chromium (Playwright) against `estimator dashboard`'s server, each the
+    median of `repeats`: first load (a new session on a started server until the answer band shows), a
+    training edit (GPUs typed until the training time changes), a planner search (a hardware set not
+    searched before, until the best plan shows), a planner re-rank (objective changed on a searched set)."""
+    sys.path.insert(0, str(ROOT))
+    from tests import browser_harness as bh
+
+    out: dict[str, list[float]] = {
+        "first load": [],
+        "training edit": [],
+        "planner search": [],
+        "re-rank": [],
+        "re-rank on the server": [],
+    }
+    with bh.server() as url, bh.chromium() as browser:
+        warm = browser.new_page()
+        warm.goto(url, wait_until="domcontentloaded")
+        warm.wait_for_selector(bh.ANSWER, timeout=120_000)  # the server's first run imports the package
+        warm.wait_for_selector(".js-plotly-plot", timeout=120_000)
+        bh.idle(warm)
+        warm.close()
+        for i in range(repeats):
+            ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+            page = ctx.new_page()
+            start = time.perf_counter()
+            page.goto(url, wait_until="domcontentloaded")
+            page.wait_for_selector(bh.ANSWER, timeout=120_000)
+            out["first load"].append(time.perf_counter() - start)
+            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5")
+            bh.idle(page)  # the page settled: charts drawn
+            gpus = page.get_by_label("GPUs", exact=True)
+            before = bh.metric(page, "Training time")
+            start = time.perf_counter()
+            gpus.fill(str((512, 256, 2048)[i % 3]))  # multiples of tp·pp = 128
+            gpus.press("Enter")
+            bh.wait_metric_change(page, "Training time", before)
+            out["training edit"].append(time.perf_counter() - start)
+            hw = ("h100-sxm-80gb", "h200-sxm-141gb", "b200-sxm-180gb")[i % 3]
+            start = time.perf_counter()
+            page.goto(
+                f"{url}/?page=Planner&plan_hw={hw}&plan_max_gpus={1024 + 8 * i}",
+                wait_until="domcontentloaded",
+            )
+            page.wait_for_selector('[data-testid="stMetric"] >> text=Best plan', timeout=300_000)
+            out["planner search"].append(time.perf_counter() - start)
+            bh.idle(page)
+            box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Objective").first
+            start = time.perf_counter()
+            box.locator("input").click()
+            page.keyboard.type("time")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("text=Ranked by time:", timeout=60_000)
+            out["re-rank"].append(time.perf_counter() - start)
+            bh.idle(page)
+            text = " ".join(page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
+            found = re.search(r"re-ranked in ([\d,]+) ms", text)
+            if found:
+                out["re-rank on the server"].append(float(found.group(1).replace(",", "")) / 1e3)
+            ctx.close()
+            time.sleep(1.0)  # the closed session's last run finishes before the next first load
+    if os.environ.get("BENCH_VERBOSE"):
+        print(out)
+    return {k: statistics.median(v) for k, v in out.items() if v}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -72,7 +140,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--no-dashboard", action="store_true")
+    parser.add_argument("--browser-only", action="store_true", help="only the dashboard timings in Chromium")
     args = parser.parse_args()
+    if args.browser_only:
+        for name, seconds in browser_timings().items():
+            print(f"{'dashboard in Chromium: ' + name:<40} {seconds:>10.2f} s (median of 3)")
+        return
     median, best = cli_startup_cpu_s(args.runs)
     print(
         f"{'CLI start-up (estimator train, GPT-3)':<40} {median:>10.3f} s CPU median of {args.runs} "
@@ -111,6 +184,8 @@ def main() -> None:
             "widget "
             "change (AppTest, median of 5)"
         )
+        for name, seconds in browser_timings().items():
+            print(f"{'dashboard in Chromium: ' + name:<40} {seconds:>10.2f} s (median of 3)")
 
 
 if __name__ == "__main__":

@@ -93,14 +93,20 @@ def chromium() -> Iterator[Any]:
 
 
 def idle(page: Any, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished the script run (no running indicator) and the page settled."""
-    page.wait_for_timeout(150)
+    """Wait until Streamlit has finished the script run: its status widget shows no run for 0.4 s in a row
+    (the widget appears only some time after a run starts, so one look is not enough)."""
+    page.evaluate("() => { window.__idleSince = undefined; }")
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=stStatusWidget]')"
-        " || !document.querySelector('[data-testid=stStatusWidget]').innerText.match(/Running|Connecting/)",
+        """() => {
+            const w = document.querySelector('[data-testid=stStatusWidget]');
+            const busy = w && /Running|Connecting/.test(w.innerText);
+            const now = performance.now();
+            if (busy || window.__idleSince === undefined) window.__idleSince = now;
+            return !busy && now - window.__idleSince >= 400;
+        }""",
         timeout=timeout_ms,
+        polling=100,
     )
-    page.wait_for_timeout(150)
 
 
 def metric(page: Any, label: str) -> str:

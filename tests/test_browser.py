@@ -87,6 +87,13 @@ def _charts(page: Any, n: int) -> list[str]:
     ]
 
 
+def _expect(locator: Any) -> Any:
+    """Playwright's retrying assertion (a value settles after Streamlit's rerun reaches the browser)."""
+    from playwright.sync_api import expect
+
+    return expect(locator)
+
+
 def _query(page: Any) -> dict[str, str]:
     return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query).items()}
 
@@ -119,7 +126,8 @@ def test_repeated_edits_to_the_same_input_stick(server: str, page: Any) -> None:
         gpus.press("Enter")
         before = bh.wait_metric_change(page, "Training time", before)
         bh.idle(page)
-        assert gpus.input_value() == value and _query(page)["gpus"] == value
+        _expect(gpus).to_have_value(value)
+        assert _query(page)["gpus"] == value
     plus = (
         page.locator('[data-testid="stNumberInput"]')
         .filter(has_text="Micro-batch")
@@ -128,7 +136,7 @@ def test_repeated_edits_to_the_same_input_stick(server: str, page: Any) -> None:
     for _ in range(3):
         plus.click()
         bh.idle(page)
-    assert page.get_by_label("Micro-batch", exact=True).input_value() == "4"
+    _expect(page.get_by_label("Micro-batch", exact=True)).to_have_value("4")
     assert _query(page)["micro_batch"] == "4"
     cost = bh.metric(page, "Cost")
     for hw in ("h100-sxm-80gb", "b200-sxm-180gb"):
@@ -225,7 +233,7 @@ def test_custom_model_reaches_every_page(server: str, page: Any) -> None:
         page.wait_for_selector('[data-testid="stCaptionContainer"] >> text=custom', timeout=90_000)
         assert _query(page).get("model_spec") == spec
     _goto_page(page, "Training")
-    assert page.get_by_label("Layers", exact=True).input_value() == "12"
+    _expect(page.get_by_label("Layers", exact=True)).to_have_value("12")
     # a link carries the custom model into a new session
     other = page.context.browser.new_context(viewport={"width": 1366, "height": 768})
     fresh = other.new_page()
