@@ -41,7 +41,11 @@ if "goto_page" in st.session_state:  # another page asked to open this one (befo
 page = st.sidebar.radio(
     "Page", names, index=names.index(requested) if requested in names else 0, key="page_radio"
 )
-for notice in state.parse_query(dict(st.query_params))[1]:
+notices = state.parse_query(dict(st.query_params))[1]
+if not notices and st.session_state.pop("carry_notices", False):  # the training page's second first run
+    notices = st.session_state.get("url_notices", [])
+st.session_state["url_notices"] = notices
+for notice in notices:
     st.warning(notice)
 st.query_params["page"] = page
 st.sidebar.caption(

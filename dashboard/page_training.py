@@ -253,6 +253,7 @@ def render() -> None:
         # fetches and parses Plotly (4.7 MB, ~2 s of a core on this machine, during which nothing paints);
         # then draw the charts in a second run. Once per session.
         st.session_state["tr_painted"] = True
+        st.session_state["carry_notices"] = True  # the link's notices stay on screen after the rerun
         st.caption("Drawing the charts…")
         time.sleep(PAINT_DELAY_S)
         st.rerun()
