@@ -34,6 +34,8 @@ HELP = {
     "zero_stage": "ZeRO: 1 shards optimizer states, 2 also gradients, 3 also weights (FSDP)",
     "recompute": "activation recomputation: none, selective (attention core), full (every layer), "
     "selective-op (torchtitan's op policy)",
+    "stack": "the training software: which kernels are fused and which communication overlaps compute "
+    "(estimator/data/stacks.yaml); megatron-lm-2021 is the GPT-3 run's",
 }
 
 
@@ -216,6 +218,9 @@ def _layout_inputs(fields: dict[str, Any], slots: dict[str, Any]) -> None:
     )
     fields["recompute"] = side.selectbox("Recompute", RECOMPUTES, key=P + "recompute", help=HELP["recompute"])
     fields["sequence_parallel"] = side.checkbox("Sequence parallel", key=P + "sequence_parallel")
+    fields["stack"] = side.selectbox(
+        "Software stack", list(state.CHOICES["stack"]), key=P + "stack", help=HELP["stack"]
+    )
 
 
 def render() -> None:

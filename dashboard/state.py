@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "recompute": "full",
     "sequence_parallel": False,
     "precision": "bf16-mixed",
+    "stack": "megatron-lm-2021",  # the embedded GPT-3 run's software (Narayanan et al. 2021)
     "flash_attention": False,
     "tokens": 3.0e11,
     "global_batch": 1536,
@@ -70,6 +71,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("fp32", "fp16-mixed", "bf16-mixed", "bf16", "fp8-mixed", "fp4-mixed"),
     "recompute": ("none", "selective", "full", "selective-op"),
+    "stack": ("megatron-lm-2021", "megatron-core", "nemo", "torchtitan", "deepspeed", "pytorch-ddp"),
 }
 MODEL_SPEC_LIMIT = 4000  # characters of model JSON a URL may carry
 
@@ -252,6 +254,7 @@ def scenario_dict(fields: dict[str, Any], model: Any = None) -> dict[str, Any]:
             )
         },
         "precision": fields["precision"],
+        "stack": fields["stack"],
         "training": {
             "tokens": fields["tokens"],
             "global_batch": fields["global_batch"],
