@@ -52,8 +52,8 @@ MUTATIONS = [
     Mutation(
         "zero12-gather",
         "estimator/training/step.py",
-        '(zero >= 1) * coll("all_gather", trainable * prec.weight_bytes)',
-        '(zero >= 1) * 0.0 * coll("all_gather", trainable * prec.weight_bytes)',
+        "plain = exposed_sync + (zero >= 1) * gather",
+        "plain = exposed_sync + (zero >= 1) * 0.0 * gather",
         "ZeRO-1/2 parameter all-gather removed",
     ),
     Mutation(
