@@ -55,16 +55,21 @@ def render() -> None:
         st.info("Open the training page first: its scenario is the one saved here.")
     else:
         text = yaml.safe_dump(current, sort_keys=False)
-        left, right = st.columns([3, 1])
-        name = left.text_input("Name", f"scenario {len(saved) + 1}", max_chars=100)
-        right.write("")
-        if right.button("Save the current scenario", key="save"):
-            saved[name] = current
         try:
             est = estimate_training(scenario_from_dict(current, names_only=True))
         except InputError as exc:
             st.error(str(exc))
             return
+        band = st.columns(4)
+        band[0].metric("Cost", "not priced" if est.cost_usd is None else fmt_usd(est.cost_usd))
+        band[1].metric("Training time", f"{est.train_time_s / 86400:,.1f} days")
+        band[2].metric("GPUs", f"{est.gpus:,}", help=str(est.hardware))
+        band[3].metric("Fits in memory", "yes" if est.fits_in_memory else "NO")
+        left, right = st.columns([3, 1])
+        name = left.text_input("Name", f"scenario {len(saved) + 1}", max_chars=100)
+        right.write("")
+        if right.button("Save the current scenario", key="save"):
+            saved[name] = current
         c = st.columns(4)
         c[0].download_button("Scenario (YAML)", text, file_name="scenario.yaml")
         c[1].download_button("Estimate (JSON)", to_json(est), file_name="estimate.json")
