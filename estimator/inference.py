@@ -66,15 +66,7 @@ def scale_serving(
     from dataclasses import replace
 
     def one(eff: Efficiencies) -> Efficiencies:
-        return replace(
-            eff,
-            gemm_max=eff.gemm_max * k,
-            attention_max=eff.attention_max * k,
-            attention_by_kernel={n: v * k for n, v in eff.attention_by_kernel.items()},
-            memory=memory,
-            moe_share=moe,
-            attention_memory=kv,
-        )
+        return eff.compute_scaled(k, memory=memory, moe_share=moe, attention_memory=kv)
 
     out = replace(one(base), step_overhead_s=overhead, prefill_overhead_s=prefill)
     return replace(out, high=one(base.high)) if base.high is not None else out

@@ -69,6 +69,17 @@ class Efficiencies:
     prefill_overhead_s: Num = 0.0  # fixed cost of a prefill call (serving calibration)
     attention_memory: Num | None = None  # HBM share attention kernels stream at (None: `memory`)
 
+    def compute_scaled(self, k: Num, **changes: Any) -> Efficiencies:
+        """These efficiencies with every compute share (GEMM, attention, each fused-attention kernel) times
+        `k` and the other fields in `changes` replaced (array-safe: fits score many candidates at once)."""
+        return replace(
+            self,
+            gemm_max=self.gemm_max * k,
+            attention_max=self.attention_max * k,
+            attention_by_kernel={n: v * k for n, v in self.attention_by_kernel.items()},
+            **changes,
+        )
+
     def gemm_time_s(self, flops: Num, bytes_moved: Num) -> Num:
         return self._kernel_time_s(flops, bytes_moved, self.gemm_max, self.gemm_half_flops)
 

@@ -308,14 +308,7 @@ def _predict_grid(run: Run, sustained: dict[str, Any], memory: Any, overhead: An
     default, _ = sustained_fraction(None, run.dtype)  # type: ignore[arg-type]
 
     def scaled(eff: Efficiencies, share: Any) -> Efficiencies:
-        k = share / default
-        return replace(
-            eff,
-            gemm_max=eff.gemm_max * k,
-            attention_max=eff.attention_max * k,
-            attention_by_kernel={n: v * k for n, v in eff.attention_by_kernel.items()},
-            memory=memory,
-        )
+        return eff.compute_scaled(share / default, memory=memory)
 
     default_net = float(efficiency_defaults()["inter_node_link"]["value"])
 
