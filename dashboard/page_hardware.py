@@ -35,7 +35,7 @@ def _answer(table: Any) -> None:
     best = fits.sort_values("cost_usd").iloc[0]
     hw = load_hardware(str(best["hardware"]))
     price = hw.default_price
-    c = st.columns(5)
+    c = st.columns([2.2, 1.2, 1, 1, 1.3])
     c[0].metric("Cheapest that fits", str(best["hardware"]))
     c[1].metric("Cost", fmt_usd(float(best["cost_usd"])))
     c[2].metric("Days", f"{best['days']:,.1f}")
@@ -45,11 +45,16 @@ def _answer(table: Any) -> None:
         "none" if price is None else f"${price.usd_per_gpu_hour:,.2f}",
         help=None if price is None else f"{price.provider} {price.kind}, {price.date}",
     )
-    if len(fits) < len(table):
-        st.warning(
-            f"{len(table) - len(fits)} of {len(table)} accelerators cannot run this job as laid out (red "
-            "bars: does not fit in memory, no cost; or the layout does not divide)."
-        )
+    runs = table["error"].fillna("").astype(str).eq("") if "error" in table else True
+    fit = table["fits_in_memory"].fillna(False).astype(bool)
+    parts = [
+        (int((runs & ~fit).sum()), "do not fit in memory (red bars, no cost)"),
+        (int((~runs).sum()) if "error" in table else 0, "cannot run this layout (the table says why)"),
+        (int((fit & table["cost_usd"].isna()).sum()), "fit but have no price in their profile"),
+    ]
+    said = "; ".join(f"{n} {text}" for n, text in parts if n)
+    if said:
+        st.warning(f"Of {len(table)} accelerators: {said}.")
 
 
 def render() -> None:

@@ -167,7 +167,7 @@ def test_hardware_page_marks_setups_that_do_not_fit(server: str, page: Any) -> N
     _open(page, server, "?page=Hardware&gpus=64&tp=8&pp=1&recompute=none&global_batch=64", ".js-plotly-plot")
     bars = _charts(page, 3)
     assert len(bars) == 3 and all("#d62728" in b and "does not fit" in b for b in bars)
-    assert any("cannot run this job as laid out" in a for a in _alerts(page))
+    assert any("do not fit in memory (red bars, no cost)" in a for a in _alerts(page))
     assert bh.metric(page, "Cheapest that fits") in ("b200-sxm-180gb", "gb200")
 
 
