@@ -19,7 +19,7 @@ from typing import Any
 
 from estimator.specs.hardware import ServingCalibration
 from estimator.specs.inference import InferenceScenario
-from estimator.textio import read_yaml
+from estimator.textio import read_yaml, rounded_rows, write_dated_record
 
 RUNS_FILE = Path(__file__).resolve().parent / "data" / "serving_runs.yaml"
 FIT_COMMAND = "estimator validate --serving --write"
@@ -346,22 +346,14 @@ def serving_summary_record() -> dict[str, Any]:
     rows = validate_serving()
     return {
         "by_metric": serving_summaries(rows),
-        "rows": [
-            {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.as_dict().items()} for r in rows
-        ],
+        "rows": rounded_rows(rows),
     }
 
 
 def write_serving_summary(path: Path = SUMMARY_FILE) -> dict[str, Any]:
-    import datetime
-
-    import yaml
-
-    record = {
-        **serving_summary_record(),
-        "date": datetime.date.today().isoformat(),
-        "command": FIT_COMMAND,
-        "note": "leave-one-model-out: each model's rows predicted by the calibration fitted on the others",
-    }
-    path.write_text(yaml.safe_dump(record, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
-    return record
+    return write_dated_record(
+        path,
+        serving_summary_record(),
+        command=FIT_COMMAND,
+        note="leave-one-model-out: each model's rows predicted by the calibration fitted on the others",
+    )

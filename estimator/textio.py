@@ -162,3 +162,17 @@ def read_json(path: str | Path, *, limit: int = MAX_FILE_BYTES, what: str = "JSO
     """Read and parse a JSON file with every check of this module."""
     p = Path(path)
     return parse_json(decode_utf8(read_bounded_bytes(p, limit=limit, what=what), str(p)), str(p))
+
+
+def write_dated_record(path: Path, record: dict[str, Any], *, command: str, note: str) -> dict[str, Any]:
+    """Write a computed record as YAML with the date, the command that made it and a note; returns it."""
+    import datetime
+
+    out = {**record, "date": datetime.date.today().isoformat(), "command": command, "note": note}
+    path.write_text(yaml.safe_dump(out, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
+    return out
+
+
+def rounded_rows(rows: Any) -> list[dict[str, Any]]:
+    """Result rows (`as_dict()`) with floats rounded to 6 digits, for a stored summary."""
+    return [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.as_dict().items()} for r in rows]

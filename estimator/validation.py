@@ -29,7 +29,7 @@ from typing import Any, Literal
 from estimator.scenario_io import scenario_from_dict
 from estimator.specs.hardware import FittedCalibration
 from estimator.specs.scenario import Scenario
-from estimator.textio import read_yaml
+from estimator.textio import read_yaml, rounded_rows, write_dated_record
 
 DATA = Path(__file__).resolve().parent / "data"
 RUNS_FILE = DATA / "public_runs.yaml"
@@ -621,24 +621,17 @@ def summary_record() -> dict[str, Any]:
             for name, members in sets.items()
         },
         "by_generation": {k: g for k, g in summaries(rows).items() if k != "all"},
-        "rows": [
-            {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.as_dict().items()} for r in rows
-        ],
+        "rows": rounded_rows(rows),
     }
 
 
 def write_summary(path: Path = SUMMARY_FILE) -> dict[str, Any]:
-    import datetime
-
-    import yaml
-
-    record = {
-        **summary_record(),
-        "date": datetime.date.today().isoformat(),
-        "command": FIT_COMMAND,
-        "note": "written by the command above; tests hold it equal to what the validation computes",
-    }
-    path.write_text(yaml.safe_dump(record, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
+    record = write_dated_record(
+        path,
+        summary_record(),
+        command=FIT_COMMAND,
+        note="written by the command above; tests hold it equal to what the validation computes",
+    )
     stored_summary.cache_clear()
     return record
 
