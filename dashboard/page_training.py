@@ -93,7 +93,7 @@ def _roofline(key: str) -> None:
 def _number(container: Any, label: str, key: str, low: float, high: float, **kw: Any) -> Any:
     """A number input keyed in session state, with its allowed range in the help text."""
     unit = kw.pop("unit", "")
-    bounds = f"allowed {low:,g}–{high:,g}{unit}"
+    bounds = f"allowed {state.fmt_bound(low)}–{state.fmt_bound(high)}{unit}"
     help_text = f"{kw.pop('help', '')} ({bounds})".strip()
     return container.number_input(label, low, high, key=P + key, help=help_text, **kw)
 

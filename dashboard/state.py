@@ -145,15 +145,18 @@ def _parse_number(key: str, text: str, notices: list[str]) -> float | int:
     if not low <= number <= high:
         clamped = min(max(number, low), high)
         notices.append(
-            f"URL parameter {key}={text!r} is outside {_num(low)}–{_num(high)}; showing {_num(clamped)}"
+            f"URL parameter {key}={text!r} is outside {fmt_bound(low)}–{fmt_bound(high)}; "
+            f"showing {fmt_bound(clamped)}"
         )
         number = clamped
     if key in INT_FIELDS and number != int(number):
-        notices.append(f"URL parameter {key}={text!r} is not a whole number; showing {_num(int(number))}")
+        notices.append(
+            f"URL parameter {key}={text!r} is not a whole number; showing {fmt_bound(int(number))}"
+        )
     return int(number) if key in INT_FIELDS else number
 
 
-def _num(x: float) -> str:
+def fmt_bound(x: float) -> str:
     """A bound as people write it: 1,000,000 rather than 1e+06."""
     return f"{x:,.0f}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:,g}"
 
