@@ -34,12 +34,12 @@ def rows() -> list[v.ValidationRow]:
 def test_cross_validated_accuracy(rows: list[v.ValidationRow]) -> None:
     """Leave-one-source-out (each paper or benchmark family predicted by the calibration fitted without
     it). The issue's bars are A100 median ≤ 5 %, max ≤ 10 %; modern median ≤ 7 %, max ≤ 20 %. Measured
-    2026-12-02: A100 3.9 % / 10.3 %, modern 5.5 % / 24.1 % (the worst is a Megatron-Core README run whose
-    micro-batch is not published); these bounds hold the model to that, not to the bars it misses."""
+    2026-12-02: A100 3.9 % / 10.3 % (Korthikanti's 1T full-recompute run, +10.3 %: the same per-pipeline
+    work as Narayanan's 1T run, measured 8 % faster a year later), modern 4.9 % / 16.2 %."""
     a100 = v.summary([r for r in rows if r.run in {x.id for x in v.runs("a100")}], cv=True)
     modern = v.summary([r for r in rows if r.run in {x.id for x in v.runs("modern")}], cv=True)
     assert a100["median_abs_error"] <= 0.05 and a100["max_abs_error"] <= 0.11
-    assert modern["median_abs_error"] <= 0.07 and modern["max_abs_error"] <= 0.25
+    assert modern["median_abs_error"] <= 0.07 and modern["max_abs_error"] <= 0.20
     assert abs(modern["mean_error"]) <= 0.03  # no systematic optimism on today's hardware
 
 
@@ -133,3 +133,16 @@ def test_stored_summary_equals_what_validation_computes() -> None:
             for key, value in fresh["sets"][name][kind].items():
                 assert stored["sets"][name][kind][key] == pytest.approx(value, rel=1e-9), (name, kind, key)
     assert len(stored["rows"]) == len(fresh["rows"]) == 68
+
+
+def test_unstated_micro_batch_is_the_one_a_tuner_picks() -> None:
+    """The Megatron-Core README table states no micro-batch; each run takes the fastest one that fits by
+    the model's documented defaults (no fitted value, no measurement): under pipeline parallelism 1 (its many
+    micro-batches shrink the bubble), without it the whole per-replica batch (one backward hides the
+    gradient reduce-scatter); and the choice is said in the run's assumptions."""
+    by = {r.id: r for r in v.runs("modern")}
+    no_pp, with_pp = by["mlm-r0.8-weak-gpt-32b-h100-384"], by["mlm-r0.8-weak-gpt-177b-h100-2304"]
+    assert no_pp.scenario.parallelism.micro_batch == 4 and with_pp.scenario.parallelism.micro_batch == 1
+    assert "micro-batch 4 (tuned" in no_pp.assumed[-1]
+    stated = by["nemo2407-llama3-8b-h100-8"]  # NeMo states MBS 1: a stated value is never tuned
+    assert stated.scenario.parallelism.micro_batch == 1
