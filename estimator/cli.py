@@ -530,6 +530,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "calibrate":  # estimates use no BLAS; its idle threads cost start-up CPU time
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # no third-party pydantic plugins in a CLI process: finding them scans every installed package's
+    # entry points at the first schema build (tens of ms of start-up)
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from pydantic import ValidationError
 
     from estimator.errors import format_validation_error
