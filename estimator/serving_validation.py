@@ -120,6 +120,47 @@ def _error(run: ServingRun, predicted: Any) -> Any:
     return predicted / run.measured - 1
 
 
+def physical_bound(run: ServingRun) -> float:
+    """The best the stated configuration can do by this model: throughput (or TTFT) at the fastest
+    calibration the fit may choose — every GEMM share at its upper bound, the full HBM bandwidth for weights
+    and the KV cache, MoE experts at dense efficiency, no fixed costs. A measurement beyond it cannot be
+    explained by any calibration: its stated configuration (model, precision, GPUs, batch, lengths) is not
+    the one that ran, or the figure is misprinted."""
+    from estimator.inference import efficiencies, scale_serving
+    from estimator.roofline import sustained_fraction
+
+    base = efficiencies(run.scenario, None)
+    default = sustained_fraction(None, run.scenario.precision)[0]
+    best = scale_serving(
+        base,
+        BOUNDS["sustained"][1] / default,
+        BOUNDS["memory"][1],
+        0.0,
+        BOUNDS["moe"][1],
+        0.0,
+        BOUNDS["kv"][1],
+    )
+    return float(predict(run, best))
+
+
+BOUND_TOLERANCE = 0.02  # beyond the bound by more than this: not physically consistent
+
+
+def beyond_bound(run: ServingRun) -> float | None:
+    """How far a measurement lies beyond `physical_bound` (measured ÷ bound for throughput, bound ÷ measured
+    for TTFT, so > 1 either way), or None when it is within it."""
+    bound = physical_bound(run)
+    ratio = run.measured / bound if run.metric == "throughput" else bound / run.measured
+    return ratio if ratio > 1 + BOUND_TOLERANCE else None
+
+
+@functools.cache
+def consistent_runs() -> tuple[ServingRun, ...]:
+    """The measurements the fit, the cross-validation and the headline use: those within the physical
+    bound of their stated configuration (the others are listed apart, with how far beyond they lie)."""
+    return tuple(r for r in serving_runs() if beyond_bound(r) is None)
+
+
 def fit_serving(generation: str, rs: list[ServingRun]) -> ServingCalibration | None:
     """The generation's serving calibration fitted on `rs` by coordinate descent over candidate grids
     (mean |log(predicted/measured)| over throughput and TTFT rows alike)."""
@@ -191,7 +232,7 @@ def fit_all(rs: list[ServingRun]) -> dict[str, ServingCalibration]:
 
 @functools.cache
 def full_fit() -> dict[str, ServingCalibration]:
-    return fit_all(list(serving_runs()))
+    return fit_all(list(consistent_runs()))
 
 
 @functools.cache
@@ -199,7 +240,7 @@ def cross_validated() -> dict[str, float]:
     """Leave-one-model-out: each model's rows predicted by the calibration fitted on the other models."""
     from estimator.inference import efficiencies
 
-    pool = list(serving_runs())
+    pool = list(consistent_runs())
     out = {}
     for model in sorted({r.model for r in pool}):
         fits = fit_all([r for r in pool if r.model != model])
@@ -219,7 +260,8 @@ class ServingRow:
     generation: str
     measured: float
     predicted: float
-    cv_predicted: float
+    cv_predicted: float  # NaN for a measurement beyond its physical bound (not in the fit)
+    beyond_bound: float | None = None  # measured ÷ physical bound (> 1) when the figure cannot be reached
 
     @property
     def error(self) -> float:
@@ -245,15 +287,19 @@ def validate_serving(*, cv: bool = True) -> list[ServingRow]:
             r.measured,
             float(predict(r)),
             held.get(r.id, math.nan),
+            beyond_bound(r),
         )
         for r in serving_runs()
     ]
 
 
 def serving_summaries(rows: list[ServingRow]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per metric (and per metric and generation): in-sample and leave-one-model-out |error|."""
+    """Per metric (and per metric and generation): in-sample and leave-one-model-out |error| over the
+    measurements within their physical bound."""
     groups: dict[str, list[ServingRow]] = {}
     for r in rows:
+        if r.beyond_bound is not None:
+            continue
         groups.setdefault(r.metric, []).append(r)
         groups.setdefault(f"{r.metric} {r.generation}", []).append(r)
 
@@ -290,7 +336,7 @@ def serving_blocks() -> dict[str, ServingCalibration]:
             continue
         residuals = sorted(
             (r.measured / held[r.id] - 1) if r.metric == "ttft" else (held[r.id] / r.measured - 1)
-            for r in serving_runs()
+            for r in consistent_runs()
             if r.generation == gen
         )  # > 0: the model is optimistic (measured slower than predicted)
         out[name] = fits[gen].model_copy(
@@ -334,7 +380,7 @@ def write_serving(blocks: dict[str, ServingCalibration]) -> list[Path]:
         )
         written.append(path)
     clear_cache()
-    for cached in (serving_runs, full_fit, cross_validated):
+    for cached in (serving_runs, consistent_runs, full_fit, cross_validated):
         cached.cache_clear()
     return written
 

@@ -16,16 +16,31 @@ def test_every_measurement_is_a_scenario() -> None:
 
 
 def test_in_sample_accuracy_per_metric() -> None:
-    """In sample (the shipped serving calibration): throughput median 2.3 %, TTFT 6.1 % (2026-12-02). The
-    worst throughput row is Mixtral 8x7B on two A100s at batch 32, 2048+2048 tokens: its published 801
-    tokens/s/GPU needs 2.3 TB/s of fp16 expert weights per GPU, above the A100's 2.04 TB/s, so no
-    roofline reproduces it. Leave-one-model-out (README) is far wider for Mixtral: the MoE GEMM share is
-    learnt from Mixtral rows only."""
-    groups = sv.serving_summaries(sv.validate_serving(cv=False))
-    assert groups["throughput"]["in_sample"]["median_abs_error"] <= 0.08
-    assert groups["ttft"]["in_sample"]["median_abs_error"] <= 0.08
-    dense = [r for r in sv.validate_serving(cv=False) if "Mixtral" not in r.model]
-    assert max(abs(r.error) for r in dense) <= 0.30
+    """In sample (the shipped serving calibration), over the measurements within their physical bound:
+    throughput median 4.1 % / max 25.2 %, TTFT 4.4 % / 20.9 % (2026-12-02; the issue's bar: median 8 %,
+    max 30 %). Leave-one-model-out (README) is far wider for Mixtral: the MoE GEMM share is learnt from
+    Mixtral rows only."""
+    rows = sv.validate_serving(cv=False)
+    groups = sv.serving_summaries(rows)
+    for metric in ("throughput", "ttft"):
+        assert groups[metric]["in_sample"]["median_abs_error"] <= 0.08
+        assert groups[metric]["in_sample"]["max_abs_error"] <= 0.30
+    assert groups["throughput"]["in_sample"]["runs"] == 22  # one measurement is beyond its bound
+
+
+def test_a_measurement_beyond_its_physical_bound_is_named_and_left_out() -> None:
+    """Mixtral 8x7B on two A100-80GB at batch 32, 2048+2048 tokens, fp16: the published 801 tokens/s/GPU
+    needs every decode step to read the 46.7 GB of expert weights (each of the 8 experts is touched by 64
+    routed tokens) faster than the A100's 2.04 TB/s allows: 1.43× the bound. No other row is beyond its
+    bound, and the bound is above what the fitted calibration predicts for every row (it is a bound)."""
+    beyond = {r.id: sv.beyond_bound(r) for r in sv.serving_runs()}
+    flagged = {k: v for k, v in beyond.items() if v is not None}
+    assert list(flagged) == ["trt090-a100-mixtral-tp2-b32-2048-2048"]
+    assert flagged["trt090-a100-mixtral-tp2-b32-2048-2048"] == pytest.approx(1.43, abs=0.02)
+    assert "trt090-a100-mixtral-tp2-b32-2048-2048" not in {r.id for r in sv.consistent_runs()}
+    for r in sv.serving_runs():
+        bound, fitted = sv.physical_bound(r), float(sv.predict(r))
+        assert (bound >= fitted) if r.metric == "throughput" else (bound <= fitted), r.id
 
 
 def test_shipped_serving_calibration_equals_a_fresh_fit() -> None:
