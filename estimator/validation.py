@@ -106,7 +106,7 @@ def run_scenario(run: dict[str, Any]) -> Scenario:
         if "full" in str(par["recompute"])
         else "none"
     )
-    return scenario_from_dict(
+    sc = scenario_from_dict(
         {
             "name": run["id"],
             "stack": "megatron-lm-2021",
@@ -148,6 +148,45 @@ def run_scenario(run: dict[str, Any]) -> Scenario:
             },
         }
     )
+    if not _unstated_interleaving(run):
+        return sc
+    practice = _sibling_virtual_stages(run)
+    per_stage = m["layers"] // par["pp"]
+    v = max(d for d in range(1, min(practice, per_stage) + 1) if per_stage % d == 0)
+    return sc.model_copy(update={"parallelism": sc.parallelism.model_copy(update={"virtual_stages": v})})
+
+
+def _unstated_interleaving(run: dict[str, Any]) -> bool:
+    """A pipelined run whose source does not say whether it interleaved while the same table states it for
+    its other pipelined runs (Korthikanti et al. 2022: three virtual stages for 175B and 530B, nothing for
+    1T)."""
+    par = run["parallelism"]
+    return (
+        par["pp"] > 1
+        and par.get("virtual_pp_or_interleave") == "none stated"
+        and _sibling_virtual_stages(run) > 1
+    )
+
+
+def _sibling_virtual_stages(run: dict[str, Any]) -> int:
+    """The most virtual stages the other runs of the same table state (1 if none states any)."""
+    stated = [
+        _virtual_stages(r["parallelism"].get("virtual_pp_or_interleave"))
+        for r in usable_runs()
+        if r["group"] == run["group"] and r["parallelism"].get("virtual_pp_or_interleave") != "none stated"
+    ]
+    return max(stated, default=1)
+
+
+def _a100_assumed(run: dict[str, Any], sc: Scenario) -> tuple[str, ...]:
+    notes = ["Megatron-LM 2021 stack; fp16 mixed precision as the papers"]
+    if _unstated_interleaving(run):
+        notes.append(
+            f"interleaving not stated for this run: the table's practice ({_sibling_virtual_stages(run)} "
+            f"virtual stages on its other pipelined runs) as far as {sc.model.n_layers} layers on "
+            f"{sc.parallelism.pp} stages allow: {sc.parallelism.virtual_stages}"
+        )
+    return tuple(notes)
 
 
 def measured_iteration_s(run: dict[str, Any]) -> float | None:
@@ -192,9 +231,9 @@ def modern_scenario(run_id: str) -> tuple[Scenario, str, tuple[str, ...]]:
     data["name"] = run_id
     sc = scenario_from_dict(data)
     notes = [str(a) for a in assumed]
-    if "micro_batch" in group_tuned(source, spec):
-        sc = tuned_micro_batch(sc)
-        notes.append(f"micro-batch {sc.parallelism.micro_batch} (tuned, see above)")
+    for knob in group_tuned(source, spec):
+        sc = tuned(sc, knob)
+        notes.append(f"{knob.replace('_', '-')} {getattr(sc.parallelism, knob)} (tuned, see above)")
     return sc, family, tuple(notes)
 
 
@@ -203,21 +242,40 @@ def group_tuned(source: dict[str, Any], spec: dict[str, Any]) -> tuple[str, ...]
     return tuple(spec["groups"].get(source.get("group", ""), {}).get("tuned", ()))
 
 
-def tuned_micro_batch(sc: Scenario) -> Scenario:
-    """`sc` with the micro-batch a tuner of a published performance table would pick where the source does
-    not state it: the fastest by this model that fits in memory, among the divisors of the per-replica
-    batch. The choice uses the documented default efficiencies, never a fitted calibration or the measured
-    time, so no measurement enters it (under pipeline parallelism it is 1, whose many micro-batches shrink
-    the bubble; without it the largest that fits, whose single backward hides the gradient reduction)."""
+TUNABLE = ("micro_batch",)
+
+
+def _candidates(sc: Scenario, knob: str) -> list[int]:
+    per_replica = sc.training.global_batch // sc.dp
+    return [d for d in range(1, per_replica + 1) if per_replica % d == 0]
+
+
+def tuned(sc: Scenario, knob: str) -> Scenario:
+    """`sc` with the value of `knob` (one of TUNABLE) that a tuner of a published performance table would
+    pick where the source does not state it: the fastest by this model among the valid values that fit in
+    memory. The choice uses the documented default efficiencies, never a fitted calibration or the measured
+    time, so no measurement enters it. (Micro-batch: under pipeline parallelism 1, whose many micro-batches
+    shrink the bubble; without it the largest that fits, whose single backward hides the gradient
+    reduction.)"""
+    from pydantic import ValidationError
+
     from estimator.roofline import resolve_efficiencies
     from estimator.training import estimate_training
     from estimator.training.step import step_time
 
-    per_replica = sc.training.global_batch // sc.dp
+    if knob not in TUNABLE:
+        raise ValueError(f"tuned: {knob!r} is not one of {', '.join(TUNABLE)}")
     eff = resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype, False)
     best: tuple[float, Scenario] | None = None
-    for mb in (d for d in range(1, per_replica + 1) if per_replica % d == 0):
-        trial = sc.model_copy(update={"parallelism": sc.parallelism.model_copy(update={"micro_batch": mb})})
+    for value in _candidates(sc, knob):
+        data = sc.model_dump()
+        data["parallelism"][knob] = value
+        try:
+            trial = type(sc).model_validate(data)
+        except (
+            ValidationError
+        ):  # a layout the stack cannot run (e.g. interleaving with too few micro-batches)
+            continue
         if not estimate_training(trial).fits_in_memory:
             continue
         seconds = float(step_time(trial, eff).total)
@@ -241,15 +299,16 @@ def runs(which: SetName = "all") -> tuple[Run, ...]:
     out: list[Run] = []
     if which in ("a100", "all"):
         for r in usable_runs():
+            sc = run_scenario(r)
             out.append(
                 Run(
                     r["id"],
                     "a100",
                     _A100_FAMILIES[r["group"]],
                     r["group"],
-                    run_scenario(r),
+                    sc,
                     measured_iteration_s(r) or 0.0,
-                    ("Megatron-LM 2021 stack; fp16 mixed precision as the papers",),
+                    _a100_assumed(r, sc),
                 )
             )
     if which in ("modern", "all"):

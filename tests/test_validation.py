@@ -33,12 +33,11 @@ def rows() -> list[v.ValidationRow]:
 
 def test_cross_validated_accuracy(rows: list[v.ValidationRow]) -> None:
     """Leave-one-source-out (each paper or benchmark family predicted by the calibration fitted without
-    it). The issue's bars are A100 median ≤ 5 %, max ≤ 10 %; modern median ≤ 7 %, max ≤ 20 %. Measured
-    2026-12-02: A100 3.9 % / 10.3 % (Korthikanti's 1T full-recompute run, +10.3 %: the same per-pipeline
-    work as Narayanan's 1T run, measured 8 % faster a year later), modern 4.9 % / 16.2 %."""
+    it), against the issue's bars: A100 median ≤ 5 %, max ≤ 10 %; modern median ≤ 7 %, max ≤ 20 %.
+    Measured 2026-12-02: A100 3.9 % / 7.1 %, modern 4.9 % / 16.2 %."""
     a100 = v.summary([r for r in rows if r.run in {x.id for x in v.runs("a100")}], cv=True)
     modern = v.summary([r for r in rows if r.run in {x.id for x in v.runs("modern")}], cv=True)
-    assert a100["median_abs_error"] <= 0.05 and a100["max_abs_error"] <= 0.11
+    assert a100["median_abs_error"] <= 0.05 and a100["max_abs_error"] <= 0.10
     assert modern["median_abs_error"] <= 0.07 and modern["max_abs_error"] <= 0.20
     assert abs(modern["mean_error"]) <= 0.03  # no systematic optimism on today's hardware
 
@@ -146,3 +145,17 @@ def test_unstated_micro_batch_is_the_one_a_tuner_picks() -> None:
     assert "micro-batch 4 (tuned" in no_pp.assumed[-1]
     stated = by["nemo2407-llama3-8b-h100-8"]  # NeMo states MBS 1: a stated value is never tuned
     assert stated.scenario.parallelism.micro_batch == 1
+
+
+def test_unstated_interleaving_follows_the_tables_own_practice() -> None:
+    """Korthikanti et al. state three virtual stages for their pipelined 175B and 530B runs and nothing for
+    1T, whose 2 layers per stage allow 1 or 2: the 1T runs take 2 (no model or measurement in the choice),
+    and say so; Narayanan's 1T run, stated as not interleaved, keeps 1."""
+    by = {r.id: r for r in v.runs("a100")}
+    one_t = by["korthikanti2022-table5-1t-full_recompute"]
+    assert one_t.scenario.parallelism.virtual_stages == 2
+    assert "the table's practice (3 virtual stages" in one_t.assumed[-1]
+    assert by["korthikanti2022-table5-530b-full_recompute"].scenario.parallelism.virtual_stages == 3
+    assert by["megatron2021-table1-1008.0b"].scenario.parallelism.virtual_stages == 1
+    with pytest.raises(ValueError, match="virtual_stages"):
+        v.tuned(one_t.scenario, "virtual_stages")
