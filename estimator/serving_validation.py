@@ -30,6 +30,7 @@ BOUNDS = {
     "overhead": (0.0, 0.01),
     "prefill": (0.0, 0.02),
     "moe": (0.1, 1.0),
+    "kv": (0.3, 1.0),
 }
 QUADRATURE = 4  # decode steps averaged over the output at this many context midpoints (time is ~linear)
 
@@ -160,9 +161,12 @@ def consistent_runs() -> tuple[ServingRun, ...]:
     return tuple(r for r in serving_runs() if beyond_bound(r) is None)
 
 
-def fit_serving(generation: str, rs: list[ServingRun]) -> ServingCalibration | None:
+def fit_serving(generation: str, rs: list[ServingRun], *, tied: bool = False) -> ServingCalibration | None:
     """The generation's serving calibration fitted on `rs` by coordinate descent over candidate grids
-    (mean |log(predicted/measured)| over throughput and TTFT rows alike)."""
+    (mean |log(predicted/measured)| over throughput and TTFT rows alike). The HBM share of the KV cache
+    is fitted apart from the weights' where the rows can tell the two apart; where either runs to a bound
+    of its range (the rows cannot separate them: on the A100 rows, weights 0.45 and KV 1.0, which put
+    batch-1 decode at 2.3× its HBM floor where gpt-fast measures 1.46×), one share is fitted for both."""
     import numpy as np
 
     from estimator.inference import efficiencies, scale_serving
@@ -176,6 +180,7 @@ def fit_serving(generation: str, rs: list[ServingRun]) -> ServingCalibration | N
         "overhead": 0.0,
         "prefill": 0.0,
         "moe": 1.0,
+        "kv": float(efficiency_defaults()["memory_bandwidth"]["value"]),
     }
     bases = [
         (r, efficiencies(r.scenario, None), sustained_fraction(None, r.scenario.precision)[0]) for r in rs
@@ -192,15 +197,14 @@ def fit_serving(generation: str, rs: list[ServingRun]) -> ServingCalibration | N
                 trial["overhead"],
                 trial["moe"],
                 trial["prefill"],
-                trial["memory"],  # the KV cache streams at the weights' share
+                trial["memory"] if tied else trial["kv"],
             )
             total = total + np.abs(np.log(predict(r, eff) / r.measured))
         return total / len(bases)
 
-    # one HBM streaming share for the weights and the KV cache: the published rows cannot tell them apart
-    # (fitted apart, the A100's split ran to its bounds, weights 0.45 and KV 1.0, and batch-1 decode to 2.3×
-    # its HBM floor, where gpt-fast measures 1.46×)
     names = ["sustained", "memory", "overhead", "prefill"] if len(rs) >= 8 else ["sustained", "memory"]
+    if len(rs) >= 8 and not tied:
+        names.insert(2, "kv")
     if any(r.scenario.model.is_moe for r in rs):
         names.insert(0, "moe")  # first: MoE rows would otherwise drag every dense share down
     for _ in range(4):
@@ -212,6 +216,8 @@ def fit_serving(generation: str, rs: list[ServingRun]) -> ServingCalibration | N
                 step = (hi - lo) / 32
                 lo, hi = max(lo, best - 2 * step), min(hi, best + 2 * step)
             values[name] = round(best, 5)
+    if "kv" in names and any(_at_bound(values[k], BOUNDS[k]) for k in ("memory", "kv")):
+        return fit_serving(generation, rs, tied=True)
     return ServingCalibration(
         generation=generation,
         sustained=values["sustained"],
@@ -219,9 +225,15 @@ def fit_serving(generation: str, rs: list[ServingRun]) -> ServingCalibration | N
         step_overhead_s=values["overhead"],
         moe_gemm_share=values["moe"],
         prefill_overhead_s=values["prefill"],
-        kv_bandwidth_efficiency=values["memory"],
+        kv_bandwidth_efficiency=values["memory"] if tied else values["kv"],
         runs=tuple(r.id for r in rs),
     )
+
+
+def _at_bound(value: float, bounds: tuple[float, float]) -> bool:
+    """Within one coarse grid step of either end of its range."""
+    step = (bounds[1] - bounds[0]) / 32
+    return value <= bounds[0] + step or value >= bounds[1] - step
 
 
 def fit_all(rs: list[ServingRun]) -> dict[str, ServingCalibration]:

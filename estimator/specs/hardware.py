@@ -95,8 +95,8 @@ class ServingCalibration(Frozen):
     large-batch decode sustain, the share of the HBM bandwidth decode's weight and KV streaming reaches, a
     fixed cost per decode step (scheduling, sampling, launches) and per prefill call (request set-up),
     the share of dense GEMM efficiency the engine's grouped MoE expert GEMMs reach (fitted only where MoE
-    rows exist) and the HBM share decode attention streams the KV cache at (the fit ties it to the weights'
-    share: the published rows cannot tell the two apart). `residuals` are the
+    rows exist) and the HBM share decode attention streams the KV cache at (the weights' share where the
+    published rows cannot tell the two apart). `residuals` are the
     leave-one-model-out residuals (measured/predicted − 1) the serving ranges come from."""
 
     generation: str
