@@ -138,7 +138,7 @@ def physical_bound(run: ServingRun) -> float:
         0.0,
         BOUNDS["moe"][1],
         0.0,
-        BOUNDS["memory"][1],
+        BOUNDS["kv"][1],
     )
     return float(predict(run, best))
 

@@ -242,39 +242,30 @@ def group_tuned(source: dict[str, Any], spec: dict[str, Any]) -> tuple[str, ...]
     return tuple(spec["groups"].get(source.get("group", ""), {}).get("tuned", ()))
 
 
-TUNABLE = ("micro_batch",)
-
-
-def _candidates(sc: Scenario, knob: str) -> list[int]:
-    per_replica = sc.training.global_batch // sc.dp
-    return [d for d in range(1, per_replica + 1) if per_replica % d == 0]
-
-
 def tuned(sc: Scenario, knob: str) -> Scenario:
-    """`sc` with the value of `knob` (one of TUNABLE) that a tuner of a published performance table would
-    pick where the source does not state it: the fastest by this model among the valid values that fit in
-    memory. The choice uses the documented default efficiencies, never a fitted calibration or the measured
-    time, so no measurement enters it. (Micro-batch: under pipeline parallelism 1, whose many micro-batches
-    shrink the bubble; without it the largest that fits, whose single backward hides the gradient
-    reduction.)"""
+    """`sc` with the micro-batch (the one knob this supports) that a tuner of a published performance table
+    would pick where the source does not state it: the fastest by this model among the divisors of the
+    per-replica batch that fit in memory. The choice uses the documented default efficiencies, never a
+    fitted calibration or the measured time, so no measurement enters it (under pipeline parallelism it is
+    1, whose many micro-batches shrink the bubble; without it the largest that fits, whose single backward
+    hides the gradient reduction)."""
     from pydantic import ValidationError
 
     from estimator.roofline import resolve_efficiencies
     from estimator.training import estimate_training
     from estimator.training.step import step_time
 
-    if knob not in TUNABLE:
-        raise ValueError(f"tuned: {knob!r} is not one of {', '.join(TUNABLE)}")
+    if knob != "micro_batch":
+        raise ValueError(f"tuned: {knob!r} cannot be tuned (only micro_batch)")
+    per_replica = sc.training.global_batch // sc.dp
     eff = resolve_efficiencies(sc.hardware, sc.precision_policy.compute_dtype, False)
     best: tuple[float, Scenario] | None = None
-    for value in _candidates(sc, knob):
+    for value in (d for d in range(1, per_replica + 1) if per_replica % d == 0):
         data = sc.model_dump()
         data["parallelism"][knob] = value
         try:
             trial = type(sc).model_validate(data)
-        except (
-            ValidationError
-        ):  # a layout the stack cannot run (e.g. interleaving with too few micro-batches)
+        except ValidationError:  # a layout the stack cannot run (interleaving with too few micro-batches)
             continue
         if not estimate_training(trial).fits_in_memory:
             continue

@@ -157,5 +157,5 @@ def test_unstated_interleaving_follows_the_tables_own_practice() -> None:
     assert "the table's practice (3 virtual stages" in one_t.assumed[-1]
     assert by["korthikanti2022-table5-530b-full_recompute"].scenario.parallelism.virtual_stages == 3
     assert by["megatron2021-table1-1008.0b"].scenario.parallelism.virtual_stages == 1
-    with pytest.raises(ValueError, match="virtual_stages"):
+    with pytest.raises(ValueError, match="only micro_batch"):
         v.tuned(one_t.scenario, "virtual_stages")
