@@ -124,7 +124,12 @@ def prefill_time_s(
     else:
         work = serving_work(sc, sequences=batch, q_len=prompt_tokens, kv_len=prompt_tokens, causal=causal)
         layers = model.n_layers * _forward_s(layer_ops(model, work), eff, links)
-    return layers + _logits_step_s(sc, eff, batch) + eff.prefill_overhead_s
+    launches = (model.n_layers + model.n_decoder_layers) * KERNELS_PER_LAYER * _kernel_overhead_s()
+    return layers + _logits_step_s(sc, eff, batch) + launches + eff.prefill_overhead_s
+
+
+def _kernel_overhead_s() -> float:
+    return float(efficiency_defaults()["kernel_overhead_s"]["value"])
 
 
 def _logits_step_s(sc: InferenceScenario, eff: Efficiencies, sequences: Num) -> Num:
@@ -232,7 +237,7 @@ def decode_step(
     for op in decode_ops(sc, sequences=sequences, context=context):
         kind = "elementwise" if op.kind == "norm" else op.kind
         parts[kind] = parts[kind] + op_time_s(op, eff, links)[0]
-    tau = float(efficiency_defaults()["kernel_overhead_s"]["value"])
+    tau = _kernel_overhead_s()
     return DecodeStep(
         weights_s=layers * parts["gemm"],
         kv_s=layers * parts["attention"],
