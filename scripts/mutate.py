@@ -92,6 +92,13 @@ MUTATIONS = [
         "decode kernel overhead 0",
     ),
     Mutation(
+        "prefill-launches",
+        "estimator/inference.py",
+        "launches = (model.n_layers + model.n_decoder_layers) * KERNELS_PER_LAYER",
+        "launches = 0 * (model.n_layers + model.n_decoder_layers) * KERNELS_PER_LAYER",
+        "prefill pays no kernel launches",
+    ),
+    Mutation(
         "serving-activations",
         "estimator/inference.py",
         "    return float(sc.act_bytes * prompt * (per_token + scores) + 4 * model.vocab_size / t)",
