@@ -246,7 +246,7 @@ def serve_traffic(
     disaggregation, a prefill pool sized as M/D/1 servers and the KV transfer added to TTFT. Targets no
     replica count can meet (a decode step or a prefill slower than the target at any load) make the
     deployment infeasible: it gets no price, and the reason says what binds."""
-    from estimator.engine import StepModel, md1_wait_s, replicas_for_slo, steady_state
+    from estimator.engine import StepModel, md1_wait_s, replicas_for_slo, simulate, steady_state
 
     steps = StepModel.of(sc)
     req = sc.inference
@@ -292,15 +292,28 @@ def serve_traffic(
         return {**out, **_disaggregated(sc, steps, rate, ttft_target, tpot_target)}
     replicas, sim = replicas_for_slo(sc, rate, ttft_target_s=ttft_target, tpot_target_s=tpot_target)
     if sim is None:
+        # what the requests see with that many replicas (next to no queueing): the latency floor that
+        # still misses a target, reported as numbers rather than infinities
+        floor = simulate(sc, rate_per_s=rate / replicas, requests=1500, steps=steps).percentiles()
+        ttft99, tpot99 = floor["ttft_s"]["p99"], floor["tpot_s"]["p99"]
+        ss = steady_state(sc, steps, rate)
         return {
             **out,
-            "replicas": replicas,
+            "replicas": max(1, math.ceil(rate / max(ss["capacity_per_s"], 1e-12))),  # what the load needs
             "slo_feasible": False,
-            "slo_reason": f"no replica count up to {replicas} meets the p99 targets",
-            "batch": 1,
-            "capacity_per_s": 1e-12,
-            "ttft_s": {"p50": math.inf, "p90": math.inf, "p99": math.inf},
-            "tpot_s": {"p50": math.inf, "p90": math.inf, "p99": math.inf},
+            "slo_reason": (
+                f"no replica count (up to {replicas:,} tried) meets the p99 targets: even at {replicas:,}, "
+                "with next to no "
+                f"queueing, p99 TTFT is {ttft99 * 1e3:,.0f} ms (target {ttft_target * 1e3:,.0f} ms) and p99 "
+                f"TPOT {tpot99 * 1e3:,.1f} ms (target {tpot_target * 1e3:,.1f} ms): the long prompts' "
+                "prefill or the decode step binds — more tensor parallelism, a faster precision or shorter "
+                "prompts"
+            ),
+            "batch": ss["batch"],
+            "capacity_per_s": ss["capacity_per_s"],
+            "ttft_s": floor["ttft_s"],
+            "tpot_s": floor["tpot_s"],
+            "method": "engine simulation at the largest replica count tried (the targets are not met)",
         }
     ss = steady_state(sc, steps, rate / replicas)
     percentiles = sim.percentiles()

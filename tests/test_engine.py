@@ -132,3 +132,22 @@ def test_prefill_keeps_the_fp32_logits_of_the_last_position() -> None:
     large = _scenario(model={"preset": "llama3-8b", "vocab_size": 128_000}, gpus=2, parallelism={"tp": 2})
     gap = activation_bytes_per_sequence(large, 512) - activation_bytes_per_sequence(small, 512)
     assert gap == pytest.approx(4 * (128_000 - 32_000) / 2)
+
+
+def test_targets_no_replica_count_meets_are_infeasible_with_finite_latencies() -> None:
+    """Llama 3 8B in fp32 on an H100 with 1500-token (p95 3000) prompts: a p95 prompt alone prefills within
+    the 1 s TTFT target, but the lognormal tail's p99 does not at any replica count. The answer is a
+    reason, the latencies the requests would see at next to no queueing (finite, p99 TTFT above the
+    target), no price, and the replicas the load needs, never an infinity or an error."""
+    from pathlib import Path
+
+    from estimator.serving import estimate_inference
+    from estimator.textio import read_yaml
+
+    data = read_yaml(Path(__file__).resolve().parents[1] / "examples" / "serving-customer-service.yaml")
+    est = estimate_inference(InferenceScenario.model_validate({**data, "precision": "fp32"}))
+    load = est.load
+    assert load["slo_feasible"] is False and "no replica count" in load["slo_reason"]
+    assert math.isfinite(load["ttft_s"]["p99"]) and load["ttft_s"]["p99"] > 1.0
+    assert est.meets_ttft_target is False and est.monthly_cost_usd is None
+    assert 1 <= est.replicas < 100
